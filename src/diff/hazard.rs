@@ -1,0 +1,380 @@
+//! Hazards: what could go wrong when a change runs against a database full
+//! of data. Each rule is a small named unit with its own documentation and
+//! tests, so a reviewer can see why a statement is flagged.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Change, TableChange};
+use crate::model::sql::Column;
+
+/// The classes of hazard a planned statement can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HazardKind {
+    /// Drops data: a table, a column, or narrows a type. Not applied without
+    /// `--allow-destructive` (or the blueprint's policy).
+    Destructive,
+    /// May fail on existing rows: SET NOT NULL, a new UNIQUE/CHECK/FK.
+    DataDependent,
+    /// Rewrites or locks a table for the duration of the statement.
+    Locking,
+    /// Builds an index: long on big tables.
+    IndexBuild,
+}
+
+impl HazardKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HazardKind::Destructive => "destructive",
+            HazardKind::DataDependent => "data-dependent",
+            HazardKind::Locking => "locking",
+            HazardKind::IndexBuild => "index-build",
+        }
+    }
+}
+
+impl fmt::Display for HazardKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One hazard of one change: its class, the rule that found it, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Hazard {
+    pub kind: HazardKind,
+    /// The rule's name, e.g. `drop-column`.
+    pub rule: String,
+    pub reason: String,
+}
+
+impl Hazard {
+    pub fn new(kind: HazardKind, rule: &str, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            rule: rule.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A hazard rule: a name, the class it raises, what it means, and a check
+/// returning one reason per problem found in a change.
+pub struct Rule {
+    pub name: &'static str,
+    pub kind: HazardKind,
+    pub doc: &'static str,
+    check: fn(&Change) -> Vec<String>,
+}
+
+/// Every rule, applied to every change.
+pub const RULES: &[Rule] = &[
+    Rule {
+        name: "drop-table",
+        kind: HazardKind::Destructive,
+        doc: "Dropping a table deletes all of its rows.",
+        check: |c| match c {
+            Change::DropTable(t) => vec![format!("drops table {} and every row in it", t.name)],
+            _ => vec![],
+        },
+    },
+    Rule {
+        name: "drop-column",
+        kind: HazardKind::Destructive,
+        doc: "Dropping a column deletes its values in every row.",
+        check: |c| {
+            table_changes(c, |tc| match tc {
+                TableChange::DropColumn(col) => {
+                    Some(format!("drops column {} and its values", col.name))
+                }
+                _ => None,
+            })
+        },
+    },
+    Rule {
+        name: "narrow-type",
+        kind: HazardKind::Destructive,
+        doc: "Changing a column to a narrower type (shorter length, smaller integer, less precision, text to bounded) can truncate or reject values.",
+        check: |c| {
+            table_changes(c, |tc| match tc {
+                TableChange::AlterColumn { from, to }
+                    if is_narrowing(&from.data_type, &to.data_type) =>
+                {
+                    Some(format!(
+                        "narrows {} from {} to {}",
+                        to.name, from.data_type, to.data_type
+                    ))
+                }
+                _ => None,
+            })
+        },
+    },
+    Rule {
+        name: "change-type",
+        kind: HazardKind::DataDependent,
+        doc: "Converting a column's values to another type fails if a value does not convert.",
+        check: |c| {
+            table_changes(c, |tc| match tc {
+                TableChange::AlterColumn { from, to }
+                    if from.data_type != to.data_type
+                        && !is_narrowing(&from.data_type, &to.data_type) =>
+                {
+                    Some(format!(
+                        "converts {} from {} to {}",
+                        to.name, from.data_type, to.data_type
+                    ))
+                }
+                _ => None,
+            })
+        },
+    },
+    Rule {
+        name: "set-not-null",
+        kind: HazardKind::DataDependent,
+        doc: "Making a column NOT NULL fails if a row holds NULL in it.",
+        check: |c| {
+            table_changes(c, |tc| match tc {
+                TableChange::AlterColumn { from, to } if from.nullable && !to.nullable => Some(
+                    format!("sets {} NOT NULL: fails if any row has NULL there", to.name),
+                ),
+                _ => None,
+            })
+        },
+    },
+    Rule {
+        name: "add-required-column",
+        kind: HazardKind::DataDependent,
+        doc: "A new NOT NULL column without a default cannot be filled for existing rows.",
+        check: |c| {
+            table_changes(c, |tc| match tc {
+                TableChange::AddColumn(col) if is_required_without_default(col) => Some(format!(
+                    "adds NOT NULL column {} without a default: fails if the table has rows",
+                    col.name
+                )),
+                _ => None,
+            })
+        },
+    },
+    Rule {
+        name: "add-constraint",
+        kind: HazardKind::DataDependent,
+        doc: "A new UNIQUE, CHECK or FOREIGN KEY constraint, or a new primary key, fails if existing rows violate it.",
+        check: |c| {
+            table_changes(c, |tc| match tc {
+                TableChange::AddUnique(u) => Some(format!(
+                    "adds UNIQUE ({}): fails on duplicate rows",
+                    u.columns.join(", ")
+                )),
+                TableChange::AddCheck(k) => Some(format!(
+                    "adds CHECK ({}): fails on rows that violate it",
+                    k.expression
+                )),
+                TableChange::AddForeignKey(f) => Some(format!(
+                    "adds FOREIGN KEY ({}) → {}: fails on rows without a match",
+                    f.columns.join(", "),
+                    f.referenced_table
+                )),
+                TableChange::SetPrimaryKey { to: Some(pk), .. } => Some(format!(
+                    "sets PRIMARY KEY ({}): fails on duplicate or NULL keys",
+                    pk.columns.join(", ")
+                )),
+                _ => None,
+            })
+        },
+    },
+    Rule {
+        name: "unique-index",
+        kind: HazardKind::DataDependent,
+        doc: "A new unique index fails if existing rows hold duplicate keys.",
+        check: |c| match c {
+            Change::CreateIndex(i) if i.unique => {
+                vec![format!("unique index {} fails on duplicate keys", i.name)]
+            }
+            _ => vec![],
+        },
+    },
+    Rule {
+        name: "index-build",
+        kind: HazardKind::IndexBuild,
+        doc: "Building an index reads the whole table; long on big tables.",
+        check: |c| match c {
+            Change::CreateIndex(i) => vec![format!("builds index {} on {}", i.name, i.table)],
+            _ => vec![],
+        },
+    },
+];
+
+/// Applies every rule to `change`.
+pub fn assess(change: &Change) -> Vec<Hazard> {
+    RULES
+        .iter()
+        .flat_map(|rule| {
+            (rule.check)(change)
+                .into_iter()
+                .map(|reason| Hazard::new(rule.kind, rule.name, reason))
+        })
+        .collect()
+}
+
+fn table_changes(change: &Change, f: impl Fn(&TableChange) -> Option<String>) -> Vec<String> {
+    match change {
+        Change::AlterTable { changes, .. } => changes.iter().filter_map(f).collect(),
+        _ => vec![],
+    }
+}
+
+fn is_required_without_default(col: &Column) -> bool {
+    !col.nullable && col.default.is_none() && col.generated.is_none() && !col.auto_increment
+}
+
+/// Splits `VARCHAR(20)` into (`VARCHAR`, [20]).
+fn parse_type(t: &str) -> (String, Vec<u64>) {
+    let upper = t.trim().to_uppercase();
+    match upper.split_once('(') {
+        Some((base, args)) => (
+            base.trim().to_string(),
+            args.trim_end_matches(')')
+                .split(',')
+                .filter_map(|a| a.trim().parse().ok())
+                .collect(),
+        ),
+        None => (upper, vec![]),
+    }
+}
+
+fn integer_rank(base: &str) -> Option<u8> {
+    Some(match base {
+        "TINYINT" | "INT1" => 1,
+        "SMALLINT" | "INT2" => 2,
+        "MEDIUMINT" | "INT3" => 3,
+        "INT" | "INTEGER" | "INT4" => 4,
+        "BIGINT" | "INT8" => 8,
+        _ => return None,
+    })
+}
+
+fn is_unbounded_text(base: &str) -> bool {
+    matches!(base, "TEXT" | "CLOB" | "MEDIUMTEXT" | "LONGTEXT")
+}
+
+fn is_bounded_text(base: &str) -> bool {
+    matches!(
+        base,
+        "VARCHAR" | "CHAR" | "CHARACTER VARYING" | "CHARACTER" | "NVARCHAR" | "NCHAR" | "TINYTEXT"
+    )
+}
+
+fn is_fractional(base: &str) -> bool {
+    matches!(
+        base,
+        "REAL"
+            | "FLOAT"
+            | "DOUBLE"
+            | "DOUBLE PRECISION"
+            | "NUMERIC"
+            | "DECIMAL"
+            | "FLOAT4"
+            | "FLOAT8"
+    )
+}
+
+/// Whether changing a column from type `from` to `to` can lose information.
+pub fn is_narrowing(from: &str, to: &str) -> bool {
+    let (fb, fa) = parse_type(from);
+    let (tb, ta) = parse_type(to);
+    if fb == tb {
+        // Same type, smaller length/precision/scale; or a bound added.
+        return fa.iter().zip(&ta).any(|(f, t)| t < f)
+            || (fa.is_empty() && !ta.is_empty() && is_bounded_text(&tb));
+    }
+    if let (Some(f), Some(t)) = (integer_rank(&fb), integer_rank(&tb)) {
+        return t < f;
+    }
+    (is_unbounded_text(&fb) && is_bounded_text(&tb))
+        || (is_bounded_text(&fb) && is_bounded_text(&tb) && ta.first() < fa.first())
+        || (is_fractional(&fb) && integer_rank(&tb).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::sql::{Index, Table};
+
+    fn alter(from: Column, to: Column) -> Change {
+        Change::AlterTable {
+            from: Table::default(),
+            to: Table::default(),
+            changes: vec![TableChange::AlterColumn { from, to }],
+        }
+    }
+
+    fn col(t: &str, nullable: bool) -> Column {
+        Column {
+            name: "c".into(),
+            data_type: t.into(),
+            nullable,
+            ..Default::default()
+        }
+    }
+
+    fn kinds(change: &Change) -> Vec<HazardKind> {
+        assess(change).into_iter().map(|h| h.kind).collect()
+    }
+
+    #[test]
+    fn narrowing_is_detected() {
+        assert!(is_narrowing("VARCHAR(50)", "varchar(20)"));
+        assert!(is_narrowing("BIGINT", "INTEGER"));
+        assert!(is_narrowing("TEXT", "VARCHAR(10)"));
+        assert!(is_narrowing("NUMERIC(10,2)", "NUMERIC(10,1)"));
+        assert!(is_narrowing("REAL", "INTEGER"));
+        assert!(!is_narrowing("INTEGER", "BIGINT"));
+        assert!(!is_narrowing("VARCHAR(20)", "TEXT"));
+        assert!(!is_narrowing("INTEGER", "REAL"));
+    }
+
+    #[test]
+    fn rules_fire_on_their_changes_only() {
+        assert_eq!(
+            kinds(&alter(col("VARCHAR(50)", true), col("VARCHAR(10)", true))),
+            [HazardKind::Destructive]
+        );
+        assert_eq!(
+            kinds(&alter(col("INTEGER", true), col("REAL", true))),
+            [HazardKind::DataDependent]
+        );
+        assert_eq!(
+            kinds(&alter(col("TEXT", true), col("TEXT", false))),
+            [HazardKind::DataDependent]
+        );
+        assert!(kinds(&alter(col("TEXT", false), col("TEXT", true))).is_empty());
+        let unique = Change::CreateIndex(Index {
+            name: "i".into(),
+            unique: true,
+            ..Default::default()
+        });
+        assert_eq!(
+            kinds(&unique),
+            [HazardKind::DataDependent, HazardKind::IndexBuild]
+        );
+        assert_eq!(
+            kinds(&Change::DropTable(Table::default())),
+            [HazardKind::Destructive]
+        );
+    }
+
+    #[test]
+    fn every_rule_is_documented() {
+        for rule in RULES {
+            assert!(
+                !rule.doc.is_empty()
+                    && rule
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '-')
+            );
+        }
+    }
+}

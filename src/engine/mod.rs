@@ -1,0 +1,144 @@
+//! Engines: one module per database engine behind one pair of traits.
+//! [`Engine`] is a server (build the declared model of a blueprint, list and
+//! open databases, render changes as statements); [`Connection`] is one
+//! tenant database (introspect it, migrate it under a lock, read its history).
+//! Everything engine-specific — catalog queries, quoting, what ALTER can do
+//! in place, locks, transactions — stays inside the engine's module.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{EngineKind, Schema};
+use crate::plan::Step;
+use crate::repo::{Blueprint, Server};
+
+/// A failure talking to a database, with the context of what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A blueprint statement the server rejected while building the declared model.
+    #[error("{file}:{line}:{column}: {message}")]
+    Blueprint {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("another tenantctl holds the lock on {database}; gave up after {waited:?}")]
+    LockTimeout {
+        database: String,
+        waited: std::time::Duration,
+    },
+    #[error("{0}")]
+    Io(String),
+    #[error("the {0} engine is not available in this build of tenantctl yet")]
+    Unsupported(EngineKind),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl EngineError {
+    /// Wraps a driver error with what was being done.
+    pub fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> EngineError {
+        let context = context.into();
+        move |source| EngineError::Database { context, source }
+    }
+}
+
+/// A history record, written in the tenant database by every apply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// RFC 3339 time of the apply.
+    pub applied_at: String,
+    pub tenantctl_version: String,
+    /// Git commit of the repository the plan came from, when known.
+    pub git_commit: Option<String>,
+    pub blueprint: String,
+    pub blueprint_hash: String,
+    /// Fingerprint of the schema after the apply.
+    pub schema_fingerprint: String,
+    pub statements: Vec<String>,
+    /// `applied`, or how far a non-transactional apply got.
+    pub outcome: String,
+}
+
+/// Decides, from the live schema seen under the lock, what to run — or
+/// refuses with a reason (destructive change not allowed, schema changed
+/// since a saved plan...).
+pub type Planner<'a> = &'a (dyn Fn(&Schema) -> Result<Vec<Step>, String> + Send + Sync);
+
+/// What [`Connection::migrate`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MigrateOutcome {
+    /// Nothing to do once the lock was held.
+    UpToDate,
+    /// Every step ran and was committed; the record was written.
+    Applied { statements: usize },
+    /// The planner refused; nothing ran.
+    Refused(String),
+}
+
+/// A database server holding tenant databases.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    fn kind(&self) -> EngineKind;
+
+    /// The schema a blueprint declares, normalised by the server itself
+    /// (built in a throwaway place that never touches a tenant). Called once
+    /// per blueprint per server.
+    async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError>;
+
+    /// Names of the databases on the server.
+    async fn list_databases(&self) -> Result<Vec<String>, EngineError>;
+
+    /// Opens a tenant database; `None` when it does not exist and `create` is false.
+    async fn open(
+        &self,
+        database: &str,
+        create: bool,
+    ) -> Result<Option<Box<dyn Connection>>, EngineError>;
+
+    /// The ordered steps that turn `live` into `declared`.
+    fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError>;
+}
+
+/// One open tenant database.
+#[async_trait]
+pub trait Connection: Send {
+    /// The live schema (tenantctl's own bookkeeping objects excluded).
+    async fn introspect(&mut self) -> Result<Schema, EngineError>;
+
+    /// Takes the tenant's lock, introspects again, asks `planner` what to
+    /// run, runs it (all or nothing where the engine allows) and records
+    /// `record` in the history, then releases the lock.
+    async fn migrate(
+        &mut self,
+        planner: Planner<'_>,
+        record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError>;
+
+    /// The newest history record, if any apply happened.
+    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError>;
+}
+
+/// The engine serving `server`.
+pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
+    match server.engine {
+        EngineKind::Sqlite => Ok(Arc::new(sqlite::SqliteEngine::new(server)?)),
+        other => Err(EngineError::Unsupported(other)),
+    }
+}
+
+/// The prefix of tenantctl's own objects in tenant databases; introspection skips them.
+pub const RESERVED_PREFIX: &str = "_tenantctl_";
+/// The history table/collection.
+pub const HISTORY_TABLE: &str = "_tenantctl_history";

@@ -1,0 +1,329 @@
+//! SQLite: one database file `NAME.db` per tenant database in the server's
+//! directory. The declared model is built by running the blueprint in an
+//! in-memory database. Apply holds SQLite's write lock (`BEGIN IMMEDIATE`)
+//! for the whole migration, which runs in one transaction.
+
+mod inspect;
+mod migrate;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection as _, Executor, Row, SqliteConnection};
+
+use super::{
+    Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, MigrateOutcome, Planner,
+};
+use crate::model::{EngineKind, Schema};
+use crate::plan::Step;
+use crate::repo::{Blueprint, Server};
+
+/// A directory of SQLite database files.
+pub struct SqliteEngine {
+    dir: PathBuf,
+    lock_timeout: Duration,
+}
+
+impl SqliteEngine {
+    pub fn new(server: &Server) -> Result<Self, EngineError> {
+        let dir = server.path.clone().ok_or_else(|| {
+            EngineError::Other(format!("server {}: sqlite needs a path", server.name))
+        })?;
+        Ok(Self {
+            dir,
+            lock_timeout: server.lock_timeout,
+        })
+    }
+
+    fn file(&self, database: &str) -> PathBuf {
+        self.dir.join(format!("{database}.db"))
+    }
+}
+
+#[async_trait]
+impl Engine for SqliteEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Sqlite
+    }
+
+    async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
+        let mut conn = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(EngineError::db("opening an in-memory database"))?
+            .foreign_keys(false)
+            .connect()
+            .await
+            .map_err(EngineError::db("opening an in-memory database"))?;
+        for statement in &blueprint.statements {
+            if let Err(e) = conn.execute(statement.text.as_str()).await {
+                return Err(EngineError::Blueprint {
+                    file: blueprint.schema_path.display().to_string(),
+                    line: statement.position.line,
+                    column: statement.position.column,
+                    message: format!(
+                        "SQLite rejected this {}: {}",
+                        statement.kind,
+                        driver_message(&e)
+                    ),
+                });
+            }
+        }
+        let schema = inspect::inspect(&mut conn).await?;
+        conn.close().await.ok();
+        Ok(Schema::Sql(schema))
+    }
+
+    async fn list_databases(&self) -> Result<Vec<String>, EngineError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(EngineError::Io(format!(
+                    "listing {}: {e}",
+                    self.dir.display()
+                )));
+            }
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".db")
+                    .map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn open(
+        &self,
+        database: &str,
+        create: bool,
+    ) -> Result<Option<Box<dyn Connection>>, EngineError> {
+        let path = self.file(database);
+        if !path.exists() {
+            if !create {
+                return Ok(None);
+            }
+            std::fs::create_dir_all(&self.dir)
+                .map_err(|e| EngineError::Io(format!("creating {}: {e}", self.dir.display())))?;
+        }
+        let conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(create)
+            .foreign_keys(false)
+            .busy_timeout(self.lock_timeout)
+            .connect()
+            .await
+            .map_err(EngineError::db(format!("opening {}", path.display())))?;
+        Ok(Some(Box::new(SqliteDatabase {
+            conn,
+            name: database.to_string(),
+            lock_timeout: self.lock_timeout,
+        })))
+    }
+
+    fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
+        match (live, declared) {
+            (Schema::Sql(live), Schema::Sql(declared)) => migrate::plan(live, declared),
+            _ => Err(EngineError::Other("sqlite plans SQL schemas only".into())),
+        }
+    }
+}
+
+/// One open tenant database file.
+struct SqliteDatabase {
+    conn: SqliteConnection,
+    name: String,
+    lock_timeout: Duration,
+}
+
+impl SqliteDatabase {
+    async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        self.conn.execute(sql).await.map(|_| ())
+    }
+
+    /// Everything between `BEGIN IMMEDIATE` and `COMMIT`.
+    async fn migrate_locked(
+        &mut self,
+        planner: Planner<'_>,
+        mut record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        let live = Schema::Sql(inspect::inspect(&mut self.conn).await?);
+        let steps = match planner(&live) {
+            Ok(steps) => steps,
+            Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
+        };
+        if steps.is_empty() {
+            return Ok(MigrateOutcome::UpToDate);
+        }
+        let mut count = 0;
+        for step in &steps {
+            for statement in &step.statements {
+                self.exec(statement).await.map_err(EngineError::db(format!(
+                    "{} failed at `{}`",
+                    step.description,
+                    first_line(statement)
+                )))?;
+                count += 1;
+            }
+        }
+        self.check_foreign_keys().await?;
+        let after = Schema::Sql(inspect::inspect(&mut self.conn).await?);
+        record.schema_fingerprint = after.fingerprint();
+        record.statements = steps
+            .iter()
+            .flat_map(|s| s.statements.iter().cloned())
+            .collect();
+        record.outcome = "applied".into();
+        self.write_history(&record).await?;
+        Ok(MigrateOutcome::Applied { statements: count })
+    }
+
+    /// Foreign keys are off while migrating (as the rebuild procedure
+    /// requires); check them before committing.
+    async fn check_foreign_keys(&mut self) -> Result<(), EngineError> {
+        let rows =
+            sqlx::query("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check LIMIT 5")
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(EngineError::db("checking foreign keys"))?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let examples: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let rowid: Option<i64> = r.get(1);
+                format!(
+                    "{} row {} → {}",
+                    r.get::<String, _>(0),
+                    rowid.map_or("?".into(), |i| i.to_string()),
+                    r.get::<String, _>(2)
+                )
+            })
+            .collect();
+        Err(EngineError::Other(format!(
+            "the migration leaves rows whose foreign key has no match: {}",
+            examples.join(", ")
+        )))
+    }
+
+    async fn write_history(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+        self.exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\
+             id INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, tenantctl_version TEXT NOT NULL, git_commit TEXT, \
+             blueprint TEXT NOT NULL, blueprint_hash TEXT NOT NULL, schema_fingerprint TEXT NOT NULL, \
+             statements TEXT NOT NULL, outcome TEXT NOT NULL)"
+        ))
+        .await
+        .map_err(EngineError::db("creating the history table"))?;
+        sqlx::query(&format!(
+            "INSERT INTO {HISTORY_TABLE} (applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
+             schema_fingerprint, statements, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&record.applied_at)
+        .bind(&record.tenantctl_version)
+        .bind(&record.git_commit)
+        .bind(&record.blueprint)
+        .bind(&record.blueprint_hash)
+        .bind(&record.schema_fingerprint)
+        .bind(serde_json::to_string(&record.statements).unwrap_or_default())
+        .bind(&record.outcome)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::db("writing the history record"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Connection for SqliteDatabase {
+    async fn introspect(&mut self) -> Result<Schema, EngineError> {
+        Ok(Schema::Sql(inspect::inspect(&mut self.conn).await?))
+    }
+
+    async fn migrate(
+        &mut self,
+        planner: Planner<'_>,
+        record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        // Renames in a rebuild must not rewrite references elsewhere in the schema.
+        self.exec("PRAGMA legacy_alter_table = ON")
+            .await
+            .map_err(EngineError::db("preparing the connection"))?;
+        if let Err(e) = self.exec("BEGIN IMMEDIATE").await {
+            let busy = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|c| c == "5" || c == "6");
+            return Err(if busy {
+                EngineError::LockTimeout {
+                    database: self.name.clone(),
+                    waited: self.lock_timeout,
+                }
+            } else {
+                EngineError::db(format!("locking {}", self.name))(e)
+            });
+        }
+        let outcome = self.migrate_locked(planner, record).await;
+        let end = match &outcome {
+            Ok(MigrateOutcome::Applied { .. }) => "COMMIT",
+            _ => "ROLLBACK",
+        };
+        let ended = self.exec(end).await;
+        match (outcome, ended) {
+            (Ok(o), Ok(())) => Ok(o),
+            (Ok(_), Err(e)) => Err(EngineError::db(format!("{end} on {}", self.name))(e)),
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?")
+                .bind(HISTORY_TABLE)
+                .fetch_optional(&mut self.conn)
+                .await
+                .map_err(EngineError::db("reading history"))?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, schema_fingerprint, statements, outcome \
+             FROM {HISTORY_TABLE} ORDER BY id DESC LIMIT 1"
+        ))
+        .fetch_optional(&mut self.conn)
+        .await
+        .map_err(EngineError::db("reading history"))?;
+        Ok(row.map(|r| HistoryRecord {
+            applied_at: r.get(0),
+            tenantctl_version: r.get(1),
+            git_commit: r.get(2),
+            blueprint: r.get(3),
+            blueprint_hash: r.get(4),
+            schema_fingerprint: r.get(5),
+            statements: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
+            outcome: r.get(7),
+        }))
+    }
+}
+
+fn first_line(statement: &str) -> String {
+    let line = statement.lines().next().unwrap_or("").trim();
+    if line.len() < statement.trim().len() {
+        format!("{line} …")
+    } else {
+        line.to_string()
+    }
+}
+
+/// The database's own message, without the driver's wrapping.
+fn driver_message(e: &sqlx::Error) -> String {
+    e.as_database_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+}

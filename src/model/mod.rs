@@ -1,0 +1,90 @@
+//! Engine-neutral schema types. Both sides of every diff — the declared
+//! schema built from a blueprint and the live schema read from a tenant
+//! database — are values of these types.
+
+pub mod document;
+pub mod keyvalue;
+pub mod sql;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use document::DocumentSchema;
+pub use keyvalue::KeyValueSchema;
+pub use sql::SqlSchema;
+
+/// The schema of one database, whatever its engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schema {
+    /// PostgreSQL, MySQL, SQLite.
+    Sql(SqlSchema),
+    /// MongoDB: collections, validators, indexes.
+    Document(DocumentSchema),
+    /// Redis: the tenant's ACL user, TTL policies, default keys.
+    KeyValue(KeyValueSchema),
+}
+
+impl Schema {
+    /// A stable hash of the schema: tenants with equal fingerprints are in
+    /// the same state and share one diff, and saved plans use it to notice a
+    /// database that changed after it was planned.
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_vec(self).expect("schema serialises");
+        hex::encode(&Sha256::digest(&json)[..16])
+    }
+
+    /// Whether the schema declares nothing (a new, empty database).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Schema::Sql(s) => s.is_empty(),
+            Schema::Document(d) => d.collections.is_empty(),
+            Schema::KeyValue(k) => k.acl.is_none() && k.ttl.is_empty() && k.defaults.is_empty(),
+        }
+    }
+
+    /// The SQL schema, if this is one.
+    pub fn as_sql(&self) -> Option<&SqlSchema> {
+        match self {
+            Schema::Sql(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The database engines tenantctl manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Postgres,
+    Mysql,
+    Sqlite,
+    Mongodb,
+    Redis,
+}
+
+impl EngineKind {
+    /// The schema file a blueprint of this engine keeps.
+    pub fn schema_file(self) -> &'static str {
+        match self {
+            EngineKind::Postgres | EngineKind::Mysql | EngineKind::Sqlite => "schema.sql",
+            EngineKind::Mongodb | EngineKind::Redis => "schema.json",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Postgres => "postgres",
+            EngineKind::Mysql => "mysql",
+            EngineKind::Sqlite => "sqlite",
+            EngineKind::Mongodb => "mongodb",
+            EngineKind::Redis => "redis",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,517 @@
+//! The on-disk formats (serde types that mirror the YAML) and their loading
+//! into the resolved types of [`super`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use marked_yaml::Spanned;
+use serde::Deserialize;
+
+use super::yaml::{self, position};
+use super::{
+    Blueprint, CONFIG_FILE, DEFAULT_NAMING, Isolation, RepoSource, Seen, Server, Tenant,
+    TenantDatabase, check_naming, check_schema_source, hash_blueprint,
+};
+use crate::diagnostic::{Diagnostic, Position};
+use crate::model::EngineKind;
+use crate::names::check_name;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    servers: HashMap<Spanned<String>, ServerFile>,
+    #[serde(default)]
+    defaults: DefaultsFile,
+    #[serde(default)]
+    environments: HashMap<Spanned<String>, EnvironmentFile>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    engine: Spanned<EngineKind>,
+    url: Option<String>,
+    path: Option<String>,
+    max_connections: Option<usize>,
+    lock_timeout: Option<Spanned<String>>,
+    statement_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DefaultsFile {
+    concurrency: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvironmentFile {
+    #[serde(default)]
+    servers: HashMap<Spanned<String>, ServerOverride>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerOverride {
+    url: Option<String>,
+    path: Option<String>,
+    max_connections: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlueprintFile {
+    engine: Spanned<EngineKind>,
+    server: Spanned<String>,
+    description: Option<String>,
+    naming: Option<Spanned<String>>,
+    #[serde(default)]
+    policy: PolicyFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    allow_destructive: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantsFile {
+    tenants: Vec<TenantEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantEntry {
+    name: Spanned<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    databases: Vec<DatabaseEntry>,
+    #[serde(default)]
+    deletion_protection: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseEntry {
+    blueprint: Spanned<String>,
+    server: Option<Spanned<String>>,
+    isolation: Option<Isolation>,
+}
+
+/// What `tenantctl.yaml` resolves to.
+pub(super) struct LoadedConfig {
+    pub servers: BTreeMap<String, Server>,
+    pub concurrency: usize,
+}
+
+fn diag(file: &Path, pos: Position, message: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(file, pos.line, pos.column, message)
+}
+
+fn read(source: &dyn RepoSource, path: &Path, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    match source.read(path) {
+        Ok(text) => text,
+        Err(e) => {
+            diags.push(Diagnostic::file(path, format!("cannot read: {e}")));
+            None
+        }
+    }
+}
+
+fn parse_duration(
+    value: &Spanned<String>,
+    file: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Duration> {
+    match humantime::parse_duration(value) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            diags.push(diag(
+                file,
+                position(value),
+                format!("invalid duration {:?}: {e} (e.g. 30s, 5m)", value.as_str()),
+            ));
+            None
+        }
+    }
+}
+
+pub(super) fn load_config(
+    source: &dyn RepoSource,
+    root: &Path,
+    env: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) -> LoadedConfig {
+    let file = Path::new(CONFIG_FILE);
+    let mut loaded = LoadedConfig {
+        servers: BTreeMap::new(),
+        concurrency: 8,
+    };
+    let Some(text) = read(source, file, diags) else {
+        if diags.is_empty() {
+            diags.push(Diagnostic::file(
+                file,
+                format!(
+                    "not found in {}: is --repo pointing at a tenantctl repository?",
+                    root.display()
+                ),
+            ));
+        }
+        return loaded;
+    };
+    let config: ConfigFile = match yaml::from_str(CONFIG_FILE, &text) {
+        Ok(c) => c,
+        Err(d) => {
+            diags.push(d);
+            return loaded;
+        }
+    };
+    if let Some(n) = config.defaults.concurrency {
+        loaded.concurrency = n.max(1);
+    }
+    let mut overrides: HashMap<String, ServerOverride> = HashMap::new();
+    if let Some(env) = env {
+        match config
+            .environments
+            .into_iter()
+            .find(|(name, _)| name.as_str() == env)
+        {
+            Some((_, environment)) => {
+                for (name, o) in environment.servers {
+                    if !config.servers.contains_key(name.as_str()) {
+                        diags.push(diag(
+                            file,
+                            position(&name),
+                            format!("environment {env}: unknown server {:?}", name.as_str()),
+                        ));
+                    }
+                    overrides.insert(name.to_string(), o);
+                }
+            }
+            None => diags.push(Diagnostic::file(
+                file,
+                format!("environment {env:?} is not declared under environments:"),
+            )),
+        }
+    }
+    for (name, server) in config.servers {
+        let pos = position(&name);
+        if let Err(e) = check_name(&name) {
+            diags.push(diag(file, pos, format!("server {e}")));
+            continue;
+        }
+        let mut s = server.clone();
+        if let Some(o) = overrides.remove(name.as_str()) {
+            s.url = o.url.or(s.url);
+            s.path = o.path.or(s.path);
+            s.max_connections = o.max_connections.or(s.max_connections);
+        }
+        let engine = *s.engine;
+        match engine {
+            EngineKind::Sqlite if s.path.is_none() => {
+                diags.push(diag(file, pos, format!("server {}: engine sqlite needs `path:` (a directory for the database files)", name.as_str())));
+            }
+            EngineKind::Sqlite => {}
+            _ if s.url.is_none() => {
+                diags.push(diag(
+                    file,
+                    pos,
+                    format!(
+                        "server {}: engine {engine} needs `url:` (use ${{VAR}} for credentials)",
+                        name.as_str()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let lock_timeout = s
+            .lock_timeout
+            .as_ref()
+            .and_then(|v| parse_duration(v, file, diags));
+        let statement_timeout = s
+            .statement_timeout
+            .as_ref()
+            .and_then(|v| parse_duration(v, file, diags));
+        loaded.servers.insert(
+            name.to_string(),
+            Server {
+                name: name.to_string(),
+                engine,
+                url: s.url,
+                path: s.path.map(|p| root.join(p)),
+                max_connections: s.max_connections.unwrap_or(16).max(1),
+                lock_timeout: lock_timeout.unwrap_or(Duration::from_secs(30)),
+                statement_timeout,
+            },
+        );
+    }
+    loaded
+}
+
+pub(super) fn load_blueprints(
+    source: &dyn RepoSource,
+    servers: &BTreeMap<String, Server>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, Blueprint> {
+    let mut blueprints = BTreeMap::new();
+    let dir = Path::new("blueprints");
+    let names = match source.list(dir) {
+        Ok(n) => n,
+        Err(e) => {
+            diags.push(Diagnostic::file(dir, format!("cannot list: {e}")));
+            return blueprints;
+        }
+    };
+    for name in names {
+        let bp_dir = dir.join(&name);
+        if !source.is_dir(&bp_dir) {
+            continue;
+        }
+        let meta_path = bp_dir.join("blueprint.yaml");
+        if let Err(e) = check_name(&name) {
+            diags.push(Diagnostic::file(&bp_dir, format!("blueprint {e}")));
+            continue;
+        }
+        let Some(meta_text) = read(source, &meta_path, diags) else {
+            diags.push(Diagnostic::file(&meta_path, "missing: every blueprint directory needs a blueprint.yaml with engine: and server:"));
+            continue;
+        };
+        let meta: BlueprintFile = match yaml::from_str(&meta_path.to_string_lossy(), &meta_text) {
+            Ok(m) => m,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        let engine = *meta.engine;
+        match servers.get(meta.server.as_str()) {
+            None => diags.push(diag(
+                &meta_path,
+                position(&meta.server),
+                unknown_server(&meta.server, servers),
+            )),
+            Some(s) if s.engine != engine => diags.push(diag(
+                &meta_path,
+                position(&meta.server),
+                format!(
+                    "server {:?} is a {} server but this blueprint's engine is {engine}",
+                    meta.server.as_str(),
+                    s.engine
+                ),
+            )),
+            Some(_) => {}
+        }
+        let naming = match &meta.naming {
+            Some(n) => {
+                if let Err(e) = check_naming(n) {
+                    diags.push(diag(&meta_path, position(n), e));
+                }
+                n.to_string()
+            }
+            None => DEFAULT_NAMING.to_string(),
+        };
+        let schema_path = bp_dir.join(engine.schema_file());
+        let Some(schema) = read(source, &schema_path, diags) else {
+            diags.push(Diagnostic::file(
+                &schema_path,
+                format!(
+                    "missing: a {engine} blueprint keeps its schema in {}",
+                    engine.schema_file()
+                ),
+            ));
+            continue;
+        };
+        let statements = check_schema_source(&schema_path, engine, &schema, diags);
+        blueprints.insert(
+            name.clone(),
+            Blueprint {
+                hash: hash_blueprint(&meta_text, &schema),
+                name,
+                engine,
+                server: meta.server.to_string(),
+                description: meta.description,
+                naming,
+                allow_destructive: meta.policy.allow_destructive,
+                schema_path,
+                source: schema,
+                statements,
+            },
+        );
+    }
+    blueprints
+}
+
+fn unknown_server(name: &str, servers: &BTreeMap<String, Server>) -> String {
+    let known: Vec<&str> = servers.keys().map(String::as_str).collect();
+    format!(
+        "unknown server {name:?}; tenantctl.yaml declares: {}",
+        known.join(", ")
+    )
+}
+
+pub(super) fn load_tenants(
+    source: &dyn RepoSource,
+    servers: &BTreeMap<String, Server>,
+    blueprints: &BTreeMap<String, Blueprint>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Tenant> {
+    let mut tenants = Vec::new();
+    let dir = Path::new("tenants");
+    let files = match source.list(dir) {
+        Ok(f) => f,
+        Err(e) => {
+            diags.push(Diagnostic::file(dir, format!("cannot list: {e}")));
+            return tenants;
+        }
+    };
+    let mut seen_tenants: Seen = HashMap::new();
+    let mut seen_databases: Seen = HashMap::new();
+    for name in files
+        .iter()
+        .filter(|f| f.ends_with(".yaml") || f.ends_with(".yml"))
+    {
+        let file = dir.join(name);
+        let Some(text) = read(source, &file, diags) else {
+            continue;
+        };
+        let parsed: TenantsFile = match yaml::from_str(&file.to_string_lossy(), &text) {
+            Ok(p) => p,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        for entry in parsed.tenants {
+            if let Some(t) = resolve_tenant(
+                &file,
+                entry,
+                servers,
+                blueprints,
+                &mut seen_tenants,
+                &mut seen_databases,
+                diags,
+            ) {
+                tenants.push(t);
+            }
+        }
+    }
+    tenants.sort_by(|a, b| a.name.cmp(&b.name));
+    tenants
+}
+
+fn resolve_tenant(
+    file: &PathBuf,
+    entry: TenantEntry,
+    servers: &BTreeMap<String, Server>,
+    blueprints: &BTreeMap<String, Blueprint>,
+    seen_tenants: &mut Seen,
+    seen_databases: &mut Seen,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Tenant> {
+    let pos = position(&entry.name);
+    let name = entry.name.to_string();
+    if let Err(e) = check_name(&name) {
+        diags.push(diag(file, pos, format!("tenant {e}")));
+        return None;
+    }
+    if let Some((first_file, first)) = seen_tenants.get(&name) {
+        diags.push(diag(
+            file,
+            pos,
+            format!(
+                "duplicate tenant {name:?}: first declared at {}:{}:{}",
+                first_file.display(),
+                first.line,
+                first.column
+            ),
+        ));
+        return None;
+    }
+    seen_tenants.insert(name.clone(), (file.clone(), pos));
+    if entry.databases.is_empty() {
+        diags.push(diag(
+            file,
+            pos,
+            format!("tenant {name:?} has no databases: list at least one blueprint"),
+        ));
+    }
+    let mut databases = Vec::new();
+    for db in entry.databases {
+        let bpos = position(&db.blueprint);
+        let Some(blueprint) = blueprints.get(db.blueprint.as_str()) else {
+            let known: Vec<&str> = blueprints.keys().map(String::as_str).collect();
+            diags.push(diag(
+                file,
+                bpos,
+                format!(
+                    "tenant {name:?}: unknown blueprint {:?}; blueprints/ has: {}",
+                    db.blueprint.as_str(),
+                    known.join(", ")
+                ),
+            ));
+            continue;
+        };
+        let server = match &db.server {
+            Some(s) => match servers.get(s.as_str()) {
+                None => {
+                    diags.push(diag(
+                        file,
+                        position(s),
+                        format!("tenant {name:?}: {}", unknown_server(s, servers)),
+                    ));
+                    continue;
+                }
+                Some(srv) if srv.engine != blueprint.engine => {
+                    diags.push(diag(
+                        file,
+                        position(s),
+                        format!(
+                            "tenant {name:?}: server {:?} is {} but blueprint {} is {}",
+                            s.as_str(),
+                            srv.engine,
+                            blueprint.name,
+                            blueprint.engine
+                        ),
+                    ));
+                    continue;
+                }
+                Some(_) => s.to_string(),
+            },
+            None => blueprint.server.clone(),
+        };
+        let database = blueprint.database_name(&name);
+        let key = format!("{server}/{database}");
+        if let Some((first_file, first)) = seen_databases.get(&key) {
+            diags.push(diag(
+                file,
+                bpos,
+                format!(
+                    "tenant {name:?}: database {database:?} on server {server:?} is already declared at {}:{}:{}",
+                    first_file.display(),
+                    first.line,
+                    first.column
+                ),
+            ));
+            continue;
+        }
+        seen_databases.insert(key, (file.clone(), bpos));
+        databases.push(TenantDatabase {
+            blueprint: blueprint.name.clone(),
+            server,
+            database,
+            isolation: db.isolation.unwrap_or(Isolation::Pooled),
+        });
+    }
+    Some(Tenant {
+        name,
+        labels: entry.labels,
+        databases,
+        deletion_protection: entry.deletion_protection,
+        file: file.clone(),
+        position: pos,
+    })
+}

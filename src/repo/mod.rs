@@ -1,0 +1,239 @@
+//! The repository a user keeps in git: `tenantctl.yaml` (servers, defaults,
+//! environments), `blueprints/NAME/` (engine, default server, schema) and
+//! `tenants/*.yaml`. Loading checks everything it can offline and returns
+//! every problem as a `file:line:col` diagnostic.
+
+pub mod env;
+mod files;
+pub mod source;
+mod yaml;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Position};
+use crate::model::EngineKind;
+use crate::names::check_name;
+use crate::sql::{SqlDialect, SqlStatement, parse_blueprint};
+pub use source::{RepoSource, Worktree};
+
+/// The configuration file at the root of a repository.
+pub const CONFIG_FILE: &str = "tenantctl.yaml";
+/// The default name of a tenant database.
+pub const DEFAULT_NAMING: &str = "{blueprint}__{tenant}";
+
+/// A loaded, validated repository: the declared state.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub root: PathBuf,
+    pub servers: BTreeMap<String, Server>,
+    pub blueprints: BTreeMap<String, Blueprint>,
+    pub tenants: Vec<Tenant>,
+    /// Default number of tenant databases reconciled at once.
+    pub concurrency: usize,
+}
+
+/// A server group: where tenant databases live.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: String,
+    pub engine: EngineKind,
+    /// Connection URL template, with `${VAR}` still unexpanded so secrets
+    /// are only resolved when connecting.
+    pub url: Option<String>,
+    /// SQLite: the directory holding one `NAME.db` file per database.
+    pub path: Option<PathBuf>,
+    /// Most tenant databases of this server worked on at once.
+    pub max_connections: usize,
+    /// How long to wait for a tenant's lock before giving up.
+    pub lock_timeout: Duration,
+    /// Longest a single statement may run (engines that support it).
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Server {
+    /// The connection URL with `${VAR}` expanded from the environment.
+    pub fn resolved_url(&self) -> Result<String, String> {
+        let url = self
+            .url
+            .as_deref()
+            .ok_or_else(|| format!("server {}: no url configured", self.name))?;
+        env::expand_env(url).map_err(|e| format!("server {}: {e}", self.name))
+    }
+
+    /// Where the server is, safe to print (passwords redacted).
+    pub fn location(&self) -> String {
+        match (&self.path, &self.url) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(url)) => env::redact(&env::expand_env(url).unwrap_or_else(|_| url.clone())),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// A declared schema and where its databases go by default.
+#[derive(Debug, Clone)]
+pub struct Blueprint {
+    pub name: String,
+    pub engine: EngineKind,
+    /// Default server for tenants that do not name one.
+    pub server: String,
+    pub description: Option<String>,
+    /// Tenant database name pattern, e.g. `{blueprint}__{tenant}`.
+    pub naming: String,
+    /// Blueprint policy: apply destructive changes without `--allow-destructive`.
+    pub allow_destructive: bool,
+    /// Path of the schema file, relative to the repository root.
+    pub schema_path: PathBuf,
+    /// The schema file's contents.
+    pub source: String,
+    /// SQL engines: the statements of the schema file, checked.
+    pub statements: Vec<SqlStatement>,
+    /// Hash of the blueprint's files, recorded in history.
+    pub hash: String,
+}
+
+impl Blueprint {
+    /// The database name of `tenant` for this blueprint.
+    pub fn database_name(&self, tenant: &str) -> String {
+        self.naming
+            .replace("{blueprint}", &self.name)
+            .replace("{tenant}", tenant)
+    }
+}
+
+/// A tenant and the databases it owns.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub databases: Vec<TenantDatabase>,
+    /// Never drop this tenant's databases, even with `--prune`.
+    pub deletion_protection: bool,
+    /// The file that declares it, relative to the repository root.
+    pub file: PathBuf,
+    pub position: Position,
+}
+
+/// One database of a tenant, fully resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantDatabase {
+    pub blueprint: String,
+    pub server: String,
+    /// The database name on that server.
+    pub database: String,
+    pub isolation: Isolation,
+}
+
+/// Whether a tenant database shares its server with others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    Pooled,
+    Dedicated,
+}
+
+impl Repo {
+    /// Loads the repository in the worktree at `root`, with the overrides of
+    /// environment `env` applied.
+    pub fn load(root: &Path, env: Option<&str>) -> Result<Repo, Diagnostics> {
+        let source = Worktree {
+            root: root.to_path_buf(),
+        };
+        Self::load_from(&source, root, env)
+    }
+
+    /// Loads a repository from any source (worktree or git revision).
+    pub fn load_from(
+        source: &dyn RepoSource,
+        root: &Path,
+        env: Option<&str>,
+    ) -> Result<Repo, Diagnostics> {
+        let mut diags = Vec::new();
+        let config = files::load_config(source, root, env, &mut diags);
+        let blueprints = files::load_blueprints(source, &config.servers, &mut diags);
+        let tenants = files::load_tenants(source, &config.servers, &blueprints, &mut diags);
+        if !diags.is_empty() {
+            diags.sort();
+            diags.dedup();
+            return Err(Diagnostics(diags));
+        }
+        Ok(Repo {
+            root: root.to_path_buf(),
+            servers: config.servers,
+            blueprints,
+            tenants,
+            concurrency: config.concurrency,
+        })
+    }
+
+    pub fn tenant(&self, name: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.name == name)
+    }
+}
+
+/// Splits and checks a blueprint's schema source for its engine.
+pub(crate) fn check_schema_source(
+    file: &Path,
+    engine: EngineKind,
+    source: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<SqlStatement> {
+    let dialect = match engine {
+        EngineKind::Sqlite => SqlDialect::Sqlite,
+        EngineKind::Postgres => SqlDialect::Postgres,
+        EngineKind::Mysql => SqlDialect::Mysql,
+        EngineKind::Mongodb | EngineKind::Redis => {
+            if let Err(e) = serde_json::from_str::<serde_json::Value>(source) {
+                diags.push(Diagnostic::new(
+                    file,
+                    e.line(),
+                    e.column(),
+                    format!("JSON: {e}"),
+                ));
+            }
+            return Vec::new();
+        }
+    };
+    let (statements, errors) = parse_blueprint(source, dialect);
+    for (pos, message) in errors {
+        diags.push(Diagnostic::new(file, pos.line, pos.column, message));
+    }
+    if statements.is_empty() && diags.is_empty() {
+        diags.push(Diagnostic::new(
+            file,
+            1,
+            1,
+            "the schema declares nothing: add CREATE statements",
+        ));
+    }
+    statements
+}
+
+/// Hash of a blueprint's files.
+pub(crate) fn hash_blueprint(meta: &str, schema: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(meta.as_bytes());
+    h.update([0]);
+    h.update(schema.as_bytes());
+    hex::encode(&h.finalize()[..12])
+}
+
+/// Checks that a naming pattern yields valid database names.
+pub(crate) fn check_naming(pattern: &str) -> Result<(), String> {
+    if !pattern.contains("{tenant}") {
+        return Err(format!(
+            "naming {pattern:?} must contain {{tenant}}, or every tenant would share one database"
+        ));
+    }
+    let sample = pattern.replace("{blueprint}", "b").replace("{tenant}", "t");
+    check_name(&sample).map_err(|_| {
+        format!("naming {pattern:?} must use only {{blueprint}}, {{tenant}}, lowercase letters, digits and '_'")
+    })
+}
+
+/// First declaration of each key, to report duplicates with both places.
+pub(crate) type Seen = HashMap<String, (PathBuf, Position)>;

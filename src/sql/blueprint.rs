@@ -1,0 +1,215 @@
+//! Splitting a blueprint's SQL file into statements with their positions, and
+//! rejecting what is not a schema definition.
+
+use sqlparser::ast::Statement;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Token};
+
+use super::SqlDialect;
+use crate::diagnostic::Position;
+
+/// One statement of a blueprint, with its source text and where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlStatement {
+    /// The statement as written (without the trailing `;`).
+    pub text: String,
+    pub position: Position,
+    /// What it declares, e.g. `CREATE TABLE`.
+    pub kind: String,
+}
+
+/// Splits and checks `source`. Returns every statement that parsed and is a
+/// schema definition, and an error for every one that is not.
+pub fn parse_blueprint(
+    source: &str,
+    dialect: SqlDialect,
+) -> (Vec<SqlStatement>, Vec<(Position, String)>) {
+    let mut statements = Vec::new();
+    let mut errors = Vec::new();
+    let d = dialect.parser_dialect();
+    let mut parser = match Parser::new(d.as_ref()).try_with_sql(source) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(error_position(&e, Position { line: 1, column: 1 }));
+            return (statements, errors);
+        }
+    };
+    let offsets = LineOffsets::new(source);
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let first = parser.peek_token();
+        if first.token == Token::EOF {
+            break;
+        }
+        let start = position(first.span.start);
+        match parser.parse_statement() {
+            Ok(statement) => {
+                let next = parser.peek_token();
+                if !matches!(next.token, Token::SemiColon | Token::EOF) {
+                    errors.push((
+                        position(next.span.start),
+                        format!("expected ';' after the statement, found {}", next.token),
+                    ));
+                    skip_statement(&mut parser);
+                    continue;
+                }
+                let end = match next.token {
+                    Token::EOF => source.len(),
+                    _ => offsets.byte_offset(source, next.span.start),
+                };
+                let begin = offsets.byte_offset(source, first.span.start);
+                match classify(&statement) {
+                    Ok(kind) => statements.push(SqlStatement {
+                        text: source[begin..end].trim_end().to_string(),
+                        position: start,
+                        kind,
+                    }),
+                    Err(message) => errors.push((start, message)),
+                }
+            }
+            Err(e) => {
+                errors.push(error_position(&e, start));
+                skip_statement(&mut parser);
+            }
+        }
+    }
+    (statements, errors)
+}
+
+fn position(loc: Location) -> Position {
+    Position {
+        line: loc.line as usize,
+        column: loc.column as usize,
+    }
+}
+
+/// Skips to the end of the current statement so parsing can go on after an error.
+fn skip_statement(parser: &mut Parser) {
+    loop {
+        let t = parser.next_token();
+        if matches!(t.token, Token::SemiColon | Token::EOF) {
+            break;
+        }
+    }
+}
+
+/// sqlparser puts the location in the message (`... at Line: 3, Column: 7`):
+/// lift it out so the diagnostic reads `file:3:7: ...`.
+fn error_position(error: &ParserError, fallback: Position) -> (Position, String) {
+    let text = match error {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m.clone(),
+        other => other.to_string(),
+    };
+    if let Some(at) = text.rfind(" at Line: ") {
+        let tail = &text[at + " at Line: ".len()..];
+        let mut parts = tail.split(", Column: ");
+        let line = parts.next().and_then(|l| l.trim().parse().ok());
+        let column = parts.next().and_then(|c| c.trim().parse().ok());
+        if let (Some(line), Some(column)) = (line, column) {
+            return (
+                Position { line, column },
+                format!("SQL syntax: {}", &text[..at]),
+            );
+        }
+    }
+    (fallback, format!("SQL syntax: {text}"))
+}
+
+/// Names what a statement declares, or says why it has no place in a blueprint.
+fn classify(statement: &Statement) -> Result<String, String> {
+    let shown = statement.to_string();
+    let words: Vec<String> = shown
+        .split_whitespace()
+        .take(6)
+        .map(|w| w.trim_end_matches('(').to_uppercase())
+        .collect();
+    let first = words.first().map(String::as_str).unwrap_or("");
+    match first {
+        "CREATE" => {
+            let object: Vec<&str> = words[1..]
+                .iter()
+                .map(String::as_str)
+                .filter(|w| !matches!(*w, "OR" | "REPLACE" | "UNIQUE" | "IF" | "NOT" | "EXISTS"))
+                .collect();
+            let object = match object.as_slice() {
+                ["MATERIALIZED", "VIEW", ..] => "MATERIALIZED VIEW",
+                ["VIRTUAL", "TABLE", ..] => "VIRTUAL TABLE",
+                [first, ..] => first,
+                [] => "",
+            };
+            match object {
+                "DATABASE" | "ROLE" | "USER" | "TABLESPACE" | "SECRET" | "SERVER" => Err(format!(
+                    "CREATE {object} is not part of a tenant schema: databases and roles are managed by tenantctl and the server set-up, not by blueprints"
+                )),
+                "TEMPORARY" | "TEMP" => Err("temporary objects do not persist, so they cannot be declared in a blueprint".into()),
+                _ => Ok(format!("CREATE {object}")),
+            }
+        }
+        "COMMENT" => Ok("COMMENT".into()),
+        "DROP" => Err("DROP is not allowed in a blueprint: delete the object's CREATE statement and tenantctl plans the drop".into()),
+        "ALTER" => Err("ALTER is not allowed in a blueprint: edit the CREATE statement to the end state you want and tenantctl plans the ALTER".into()),
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "TRUNCATE" | "COPY" | "REPLACE" => Err(format!(
+            "{first} changes data, not schema: a blueprint declares the end state with CREATE statements only"
+        )),
+        "GRANT" | "REVOKE" => Err(format!("{first} is not a schema definition: privileges are not managed by blueprints")),
+        _ => Err(format!(
+            "{first} is not a schema definition: a blueprint holds CREATE (and COMMENT) statements only"
+        )),
+    }
+}
+
+/// Byte offset of the start of each line, to turn sqlparser locations
+/// (1-based line, 1-based character column) into string slices.
+pub(crate) struct LineOffsets(Vec<usize>);
+
+impl LineOffsets {
+    pub(crate) fn new(source: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
+        Self(starts)
+    }
+
+    pub(crate) fn byte_offset(&self, source: &str, loc: Location) -> usize {
+        let Some(&line_start) = self.0.get((loc.line as usize).saturating_sub(1)) else {
+            return source.len();
+        };
+        source[line_start..]
+            .char_indices()
+            .nth((loc.column as usize).saturating_sub(1))
+            .map(|(i, _)| line_start + i)
+            .unwrap_or(source.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_with_positions_and_keeps_trigger_bodies() {
+        let sql = "CREATE TABLE a (id INTEGER PRIMARY KEY);\n\n  CREATE TRIGGER t AFTER INSERT ON a BEGIN\n    UPDATE a SET id = id; SELECT CASE WHEN 1 THEN 2 END;\n  END;\nCREATE INDEX i ON a (id)";
+        let (stmts, errors) = parse_blueprint(sql, SqlDialect::Sqlite);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(stmts.len(), 3);
+        assert_eq!(stmts[1].position, Position { line: 3, column: 3 });
+        assert!(stmts[1].text.ends_with("END"), "{}", stmts[1].text);
+        assert_eq!(stmts[2].kind, "CREATE INDEX");
+    }
+
+    #[test]
+    fn reports_every_error() {
+        let sql = "CREATE TABLE a (id INT,, b INT);\nINSERT INTO a VALUES (1);\nDROP TABLE b;\nCREATE TABLE ok (id INT);";
+        let (stmts, errors) = parse_blueprint(sql, SqlDialect::Sqlite);
+        assert_eq!(stmts.len(), 1);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(
+            errors[0].0,
+            Position {
+                line: 1,
+                column: 24
+            }
+        );
+        assert_eq!(errors[1].0.line, 2);
+        assert!(errors[2].1.contains("DROP"));
+    }
+}
