@@ -189,7 +189,10 @@ pub const RULES: &[Rule] = &[
         kind: HazardKind::DataDependent,
         doc: "A new unique index fails if existing rows hold duplicate keys.",
         check: |c| match c {
-            Change::CreateIndex(i) if i.unique => {
+            Change::CreateIndex {
+                index: i,
+                new_table: false,
+            } if i.unique => {
                 vec![format!("unique index {} fails on duplicate keys", i.name)]
             }
             _ => vec![],
@@ -200,7 +203,10 @@ pub const RULES: &[Rule] = &[
         kind: HazardKind::IndexBuild,
         doc: "Building an index reads the whole table; long on big tables.",
         check: |c| match c {
-            Change::CreateIndex(i) => vec![format!("builds index {} on {}", i.name, i.table)],
+            Change::CreateIndex {
+                index: i,
+                new_table: false,
+            } => vec![format!("builds index {} on {}", i.name, i.table)],
             _ => vec![],
         },
     },
@@ -350,15 +356,24 @@ mod tests {
             [HazardKind::DataDependent]
         );
         assert!(kinds(&alter(col("TEXT", false), col("TEXT", true))).is_empty());
-        let unique = Change::CreateIndex(Index {
+        let index = Index {
             name: "i".into(),
             unique: true,
             ..Default::default()
-        });
+        };
+        let unique = Change::CreateIndex {
+            index: index.clone(),
+            new_table: false,
+        };
         assert_eq!(
             kinds(&unique),
             [HazardKind::DataDependent, HazardKind::IndexBuild]
         );
+        let on_new_table = Change::CreateIndex {
+            index,
+            new_table: true,
+        };
+        assert!(kinds(&on_new_table).is_empty());
         assert_eq!(
             kinds(&Change::DropTable(Table::default())),
             [HazardKind::Destructive]

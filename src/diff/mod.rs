@@ -27,7 +27,12 @@ pub enum Change {
         to: Table,
         changes: Vec<TableChange>,
     },
-    CreateIndex(Index),
+    /// `new_table`: the index belongs to a table created by the same plan,
+    /// so building it costs nothing and cannot fail on existing rows.
+    CreateIndex {
+        index: Index,
+        new_table: bool,
+    },
     DropIndex(Index),
     CreateView(View),
     DropView(View),
@@ -74,7 +79,7 @@ impl Change {
                 let parts: Vec<String> = changes.iter().map(|c| c.describe()).collect();
                 format!("alter table {}: {}", to.name, parts.join("; "))
             }
-            Change::CreateIndex(i) => format!(
+            Change::CreateIndex { index: i, .. } => format!(
                 "create {}index {} on {}",
                 if i.unique { "unique " } else { "" },
                 i.name,
@@ -271,7 +276,10 @@ pub fn diff(live: &SqlSchema, declared: &SqlSchema) -> Vec<Change> {
                     .any(|i| i.name == idx.name && i.same_as(idx))
             });
             if !exists {
-                changes.push(Change::CreateIndex(idx.clone()));
+                changes.push(Change::CreateIndex {
+                    index: idx.clone(),
+                    new_table: from.is_none(),
+                });
             }
         }
     }

@@ -48,7 +48,9 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
                 })
                 .collect::<Result<_, _>>()?,
             // A rebuilt table's indexes and triggers are recreated by its rebuild.
-            Change::CreateIndex(i) | Change::DropIndex(i) if rebuilt.contains(i.table.as_str()) => {
+            Change::CreateIndex { index: i, .. } | Change::DropIndex(i)
+                if rebuilt.contains(i.table.as_str()) =>
+            {
                 continue;
             }
             Change::CreateTrigger(t) | Change::DropTrigger(t)
@@ -56,7 +58,9 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
             {
                 continue;
             }
-            Change::CreateIndex(i) => vec![ddl(i.definition.as_deref(), "index", &i.name)?],
+            Change::CreateIndex { index: i, .. } => {
+                vec![ddl(i.definition.as_deref(), "index", &i.name)?]
+            }
             Change::DropIndex(i) => vec![format!("DROP INDEX {}", quote_ident(&i.name))],
             Change::CreateView(v) => vec![ddl(v.ddl.as_deref(), "view", &v.name)?],
             Change::DropView(v) => vec![format!("DROP VIEW {}", quote_ident(&v.name))],
