@@ -17,6 +17,8 @@ use crate::model::sql::{
 use crate::sql::mentions_identifier;
 
 /// One change to one object.
+// A plan holds a handful of changes, built once per distinct live state: size is no concern.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     CreateTable(Table),

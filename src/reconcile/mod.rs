@@ -40,6 +40,10 @@ pub struct Options {
 
 /// The declared schema of a blueprint on a server, or why it could not be built.
 type Declared = Result<Arc<Schema>, String>;
+/// Steps for one distinct live state, or why they could not be planned.
+type Planned = Result<Arc<Vec<Step>>, String>;
+/// (blueprint, server, live fingerprint).
+type StateKey = (String, String, String);
 
 /// What is shared by every target of one run.
 struct Shared {
@@ -47,18 +51,13 @@ struct Shared {
     declared: HashMap<(String, String), Declared>,
     limits: HashMap<String, Arc<Semaphore>>,
     /// (blueprint, server, live fingerprint) → steps: one diff per distinct state.
-    plans: Mutex<HashMap<(String, String, String), Result<Arc<Vec<Step>>, String>>>,
+    plans: Mutex<HashMap<StateKey, Planned>>,
     failures: AtomicUsize,
 }
 
 impl Shared {
     /// The steps for a target whose live schema is `live`, computed once per distinct state.
-    fn plan(
-        &self,
-        target: &Target,
-        engine: &dyn Engine,
-        live: &Schema,
-    ) -> Result<Arc<Vec<Step>>, String> {
+    fn plan(&self, target: &Target, engine: &dyn Engine, live: &Schema) -> Planned {
         let declared =
             self.declared[&(target.blueprint.name.clone(), target.server.name.clone())].clone()?;
         let key = (
@@ -87,7 +86,7 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
     let shared = Arc::new(prepare(&targets).await);
     let concurrency = options.concurrency.unwrap_or(repo.concurrency).max(1);
     let progress = progress_bar(options.progress, targets.len());
-    let reports: Vec<TargetReport> = futures::stream::iter(targets.into_iter())
+    let reports: Vec<TargetReport> = futures::stream::iter(targets)
         .map(|target| {
             let shared = shared.clone();
             let progress = progress.clone();
