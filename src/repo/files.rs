@@ -338,6 +338,7 @@ pub(super) fn load_blueprints(
                 allow_destructive: meta.policy.allow_destructive,
                 schema_path,
                 source: schema,
+                meta_source: meta_text,
                 statements,
             },
         );

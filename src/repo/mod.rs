@@ -3,8 +3,10 @@
 //! `tenants/*.yaml`. Loading checks everything it can offline and returns
 //! every problem as a `file:line:col` diagnostic.
 
+pub mod compare;
 pub mod env;
 mod files;
+pub mod git;
 pub mod source;
 mod yaml;
 
@@ -90,6 +92,8 @@ pub struct Blueprint {
     pub schema_path: PathBuf,
     /// The schema file's contents.
     pub source: String,
+    /// The contents of `blueprint.yaml`.
+    pub meta_source: String,
     /// SQL engines: the statements of the schema file, checked.
     pub statements: Vec<SqlStatement>,
     /// Hash of the blueprint's files, recorded in history.
