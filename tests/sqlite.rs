@@ -486,3 +486,37 @@ fn tenants_list_never_prints_passwords() {
     assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
     assert_eq!(out.json().as_array().unwrap().len(), 5);
 }
+
+#[test]
+fn templates_can_be_overridden() {
+    let repo = Repo::copy_of("example-repo");
+    repo.write(
+        "my-templates/report.md.j2",
+        "custom: {{ report.summary.total }} databases, {{ report.groups | length }} groups\n",
+    );
+    let templates = repo.path().join("my-templates");
+    let out = repo
+        .run(&[
+            "--templates",
+            templates.to_str().unwrap(),
+            "reconcile",
+            "--plan",
+            "--format",
+            "markdown",
+        ])
+        .expect(0);
+    assert_eq!(out.stdout, "custom: 5 databases, 2 groups\n");
+    let text = repo
+        .run(&[
+            "--templates",
+            templates.to_str().unwrap(),
+            "reconcile",
+            "--plan",
+        ])
+        .expect(0);
+    assert!(
+        text.stdout.contains("Plan: 0 to change, 5 to create"),
+        "text keeps the built-in template: {}",
+        text.stdout
+    );
+}

@@ -33,6 +33,7 @@ pub fn render(
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
     env.add_filter("paint", move |text: String, style: String| {
         paint(&text, &style, color)
     });

@@ -111,7 +111,7 @@ impl DeclaredChanges {
                         .iter()
                         .map(|d| {
                             format!(
-                                "- {} ({}): now an orphan, dropped only with --prune",
+                                "- {} ({}): its database becomes an orphan (reported by `tenantctl drift`, never dropped automatically)",
                                 d.database, d.server
                             )
                         })
@@ -170,7 +170,7 @@ fn tenant_details(old: &Tenant, new: &Tenant) -> Vec<String> {
     for o in &old.databases {
         if !new.databases.iter().any(|d| d.blueprint == o.blueprint) {
             details.push(format!(
-                "- {} ({}): now an orphan, dropped only with --prune",
+                "- {} ({}): its database becomes an orphan (reported by `tenantctl drift`, never dropped automatically)",
                 o.database, o.server
             ));
         }

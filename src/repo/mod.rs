@@ -115,7 +115,9 @@ pub struct Tenant {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub databases: Vec<TenantDatabase>,
-    /// Never drop this tenant's databases, even with `--prune`.
+    /// Marks the tenant's databases as never to be dropped. tenantctl does not drop
+    /// databases of removed tenants today (they are reported as orphans); this
+    /// guards them against a future `--prune`.
     pub deletion_protection: bool,
     /// The file that declares it, relative to the repository root.
     pub file: PathBuf,
