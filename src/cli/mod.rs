@@ -238,29 +238,45 @@ struct Declared {
     commit: Option<String>,
 }
 
-fn load(cli: &Cli) -> anyhow::Result<Declared> {
-    let git = GitRepo::discover(&cli.repo).ok();
+/// The declared state as read, before its problems become an error.
+struct Loaded {
+    repo: Result<Repo, crate::diagnostic::Diagnostics>,
+    git: Option<GitRepo>,
+    commit: Option<String>,
+}
+
+/// Reads the declared state from the worktree or `--rev`; repository
+/// problems come back as diagnostics, git problems as errors.
+fn read(cli: &Cli) -> anyhow::Result<Loaded> {
     match &cli.rev {
         Some(rev) => {
             let git = GitRepo::discover(&cli.repo).context("--rev")?;
             let source = git.at(rev)?;
-            let repo = Repo::load_from(&source, &cli.repo, cli.env.as_deref())
-                .map_err(|d| diagnostics_error(d, &cli.repo, Some(rev)))?;
+            let repo = Repo::load_from(&source, &cli.repo, cli.env.as_deref());
             let commit = Some(source.commit.clone());
             drop(source);
-            Ok(Declared {
+            Ok(Loaded {
                 repo,
                 git: Some(git),
                 commit,
             })
         }
         None => {
-            let repo = Repo::load(&cli.repo, cli.env.as_deref())
-                .map_err(|d| diagnostics_error(d, &cli.repo, None))?;
+            let git = GitRepo::discover(&cli.repo).ok();
             let commit = git.as_ref().and_then(GitRepo::head);
-            Ok(Declared { repo, git, commit })
+            Ok(Loaded {
+                repo: Repo::load(&cli.repo, cli.env.as_deref()),
+                git,
+                commit,
+            })
         }
     }
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Declared> {
+    let Loaded { repo, git, commit } = read(cli)?;
+    let repo = repo.map_err(|d| diagnostics_error(d, &cli.repo, cli.rev.as_deref()))?;
+    Ok(Declared { repo, git, commit })
 }
 
 fn exit_code(report: &Report, detailed: bool) -> u8 {
@@ -276,11 +292,12 @@ fn exit_code(report: &Report, detailed: bool) -> u8 {
     }
 }
 
-/// Refuses to apply from a worktree with uncommitted changes: what is applied
-/// must be what git holds. Database files of SQLite servers and the plan file are not changes.
-fn check_clean(declared: &Declared, args: &ReconcileArgs) -> anyhow::Result<()> {
+/// Files with uncommitted changes in the repository's worktree: apply refuses
+/// them, since what is applied must be what git holds. Database files of
+/// SQLite servers and the plan file do not count.
+fn dirty_files(declared: &Declared, args: &ReconcileArgs) -> anyhow::Result<Vec<String>> {
     let Some(git) = &declared.git else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let ignored: Vec<std::path::PathBuf> = declared
         .repo
@@ -298,19 +315,7 @@ fn check_clean(declared: &Declared, args: &ReconcileArgs) -> anyhow::Result<()> 
             !ignored.iter().any(|i| abs.starts_with(i))
         })
         .collect();
-    if dirty.is_empty() {
-        return Ok(());
-    }
-    let shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
-    bail!(
-        "the worktree has uncommitted changes ({}{}): apply what git holds — commit them first, or pass --allow-dirty",
-        shown.join(", "),
-        if dirty.len() > 5 {
-            format!(", and {} more", dirty.len() - 5)
-        } else {
-            String::new()
-        }
-    )
+    Ok(dirty)
 }
 
 fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
@@ -324,14 +329,7 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
     };
     match &cli.command {
         Command::Validate => {
-            let loaded = match &cli.rev {
-                Some(rev) => {
-                    let git = GitRepo::discover(&cli.repo).context("--rev")?;
-                    let source = git.at(rev)?;
-                    Repo::load_from(&source, &cli.repo, cli.env.as_deref())
-                }
-                None => Repo::load(&cli.repo, cli.env.as_deref()),
-            };
+            let loaded = read(&cli)?.repo;
             match loaded {
                 Ok(repo) => {
                     let dbs: usize = repo.tenants.iter().map(|t| t.databases.len()).sum();
@@ -356,11 +354,24 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
         Command::Reconcile(args) => {
             let declared = load(&cli)?;
             let mode = if args.apply { Mode::Apply } else { Mode::Plan };
-            let dirty =
-                mode == Mode::Apply && cli.rev.is_none() && check_clean(&declared, args).is_err();
-            if dirty && !args.allow_dirty {
-                check_clean(&declared, args)?;
+            let dirty = match mode {
+                Mode::Apply if cli.rev.is_none() => dirty_files(&declared, args)?,
+                _ => Vec::new(),
+            };
+            if !dirty.is_empty() && !args.allow_dirty {
+                let shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
+                let more = dirty.len().saturating_sub(shown.len());
+                bail!(
+                    "the worktree has uncommitted changes ({}{}): apply what git holds — commit them first, or pass --allow-dirty",
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(", and {more} more")
+                    } else {
+                        String::new()
+                    }
+                );
             }
+            let dirty = !dirty.is_empty();
             let mut filters = args.filters.filters();
             let mut changes = None;
             if let Some(base) = &args.base {
