@@ -520,3 +520,37 @@ fn templates_can_be_overridden() {
         text.stdout
     );
 }
+
+#[test]
+fn virtual_tables_are_created_and_rebuilt_keeping_rows() {
+    let v1 = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+              CREATE VIRTUAL TABLE notes_fts USING fts5(body);";
+    let repo = Repo::sqlite(&[("docs", v1)], &["acme"]);
+    repo.run(&["validate"]).expect(0);
+    repo.run(&["reconcile", "--apply"]).expect(0);
+    repo.run(&["reconcile", "--plan", "--detailed-exitcode"])
+        .expect(0);
+    let file = repo.sqlite_file("docs__acme");
+    exec(
+        &file,
+        "INSERT INTO notes_fts (body) VALUES ('hello world'), ('second note')",
+    );
+    repo.write(
+        "blueprints/docs/schema.sql",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+         CREATE VIRTUAL TABLE notes_fts USING fts5(body, tokenize = 'porter');",
+    );
+    repo.run(&["reconcile", "--plan", "--detailed-exitcode"])
+        .expect(2);
+    repo.run(&["reconcile", "--apply"]).expect(0);
+    repo.run(&["reconcile", "--plan", "--detailed-exitcode"])
+        .expect(0);
+    assert_eq!(
+        column(
+            &file,
+            "SELECT body FROM notes_fts WHERE notes_fts MATCH 'hello'"
+        ),
+        ["hello world"]
+    );
+    assert_eq!(count(&file, "SELECT count(*) FROM notes_fts"), 2);
+}

@@ -104,7 +104,9 @@ impl Change {
 impl TableChange {
     pub fn describe(&self) -> String {
         match self {
-            TableChange::AddColumn(c) => format!("add column {} {}", c.name, c.data_type),
+            TableChange::AddColumn(c) => format!("add column {} {}", c.name, c.data_type)
+                .trim_end()
+                .to_string(),
             TableChange::DropColumn(c) => format!("drop column {}", c.name),
             TableChange::AlterColumn { from, to } => {
                 let mut what = Vec::new();
