@@ -106,6 +106,10 @@ fn schema_changes_converge_and_keep_rows() {
              CREATE VIEW big_items AS SELECT id, name FROM items WHERE qty > 10;
              CREATE TRIGGER items_qty_guard BEFORE UPDATE OF qty ON items WHEN NEW.qty < 0
              BEGIN SELECT RAISE(ABORT, 'negative'); END;")),
+        ("view with an instead-of trigger", &format!("{ITEMS_V1}
+             CREATE VIEW named AS SELECT id, name FROM items;
+             CREATE TRIGGER named_insert INSTEAD OF INSERT ON named
+             BEGIN INSERT INTO items (id, name) VALUES (NEW.id, NEW.name); END;")),
         ("composite primary key and without rowid", "CREATE TABLE items (id INTEGER NOT NULL, name TEXT NOT NULL, qty INTEGER NOT NULL DEFAULT 1, note TEXT,
              PRIMARY KEY (id, name)) WITHOUT ROWID;"),
         ("autoincrement", "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, qty INTEGER NOT NULL DEFAULT 1, note TEXT);"),
