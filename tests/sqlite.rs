@@ -2,49 +2,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::Repo;
-use sqlx::{Connection, Executor, SqliteConnection};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// Runs statements on a database file.
-fn exec(file: &Path, sql: &str) {
-    block_on(async {
-        let mut conn = SqliteConnection::connect(&format!("sqlite://{}", file.display()))
-            .await
-            .unwrap();
-        conn.execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    })
-}
-
-/// First column of every row, as text.
-fn column(file: &Path, sql: &str) -> Vec<String> {
-    block_on(async {
-        let mut conn = SqliteConnection::connect(&format!("sqlite://{}", file.display()))
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, String>(sql)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    })
-}
-
-fn count(file: &Path, sql: &str) -> i64 {
-    column(file, &format!("SELECT CAST(({sql}) AS TEXT)"))[0]
-        .parse()
-        .unwrap()
-}
+use common::{Repo, sqlite_column as column, sqlite_count as count, sqlite_exec as exec};
 
 #[test]
 fn example_repo_applies_then_plans_nothing() {
