@@ -62,6 +62,10 @@ pub struct Column {
     pub generated: Option<Generated>,
     pub collation: Option<String>,
     pub comment: Option<String>,
+    /// Expression assigned on every update of the row (MySQL's
+    /// `ON UPDATE CURRENT_TIMESTAMP`); `None` for engines without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_update: Option<String>,
 }
 
 /// A generated (computed) column.

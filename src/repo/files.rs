@@ -68,6 +68,8 @@ struct BlueprintFile {
     naming: Option<Spanned<String>>,
     #[serde(default)]
     policy: PolicyFile,
+    #[serde(default)]
+    options: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -336,6 +338,7 @@ pub(super) fn load_blueprints(
                 description: meta.description,
                 naming,
                 allow_destructive: meta.policy.allow_destructive,
+                options: meta.options,
                 schema_path,
                 source: schema,
                 statements,

@@ -1,0 +1,405 @@
+//! Rendering changes as MySQL/MariaDB statements. Every change to one table
+//! (columns, keys, indexes, checks, options) goes into a single `ALTER TABLE`
+//! so the table is rebuilt at most once; foreign keys are dropped before
+//! anything else and added after every table is in shape, because MySQL
+//! refuses to drop or alter what a foreign key still needs. Column and key
+//! definitions are taken verbatim from the server's own `SHOW CREATE TABLE`
+//! of the declared (scratch) database.
+
+use std::collections::BTreeMap;
+
+use super::inspect::{
+    PARTITION_PREFIX, charset_of, column_line, constraint_line, primary_key_line,
+};
+use super::{quote_ident, quote_literal};
+use crate::diff::{self, Change, Hazard, HazardKind, TableChange};
+use crate::engine::EngineError;
+use crate::model::sql::{Index, SqlSchema, Table};
+use crate::plan::Step;
+
+/// Index changes of one table, folded into its `ALTER TABLE`.
+#[derive(Default)]
+struct IndexChanges<'a> {
+    drop: Vec<&'a Index>,
+    create: Vec<&'a Change>,
+}
+
+/// The ordered steps that turn `live` into `declared`.
+pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, EngineError> {
+    let changes = diff::diff(live, declared);
+
+    let mut index_changes: BTreeMap<&str, IndexChanges> = BTreeMap::new();
+    for change in &changes {
+        match change {
+            Change::DropIndex(i) => index_changes.entry(&i.table).or_default().drop.push(i),
+            Change::CreateIndex {
+                index,
+                new_table: false,
+            } => index_changes
+                .entry(&index.table)
+                .or_default()
+                .create
+                .push(change),
+            _ => {}
+        }
+    }
+
+    let mut first = Vec::new(); // drop triggers, views, foreign keys
+    let mut middle = Vec::new(); // tables
+    let mut last = Vec::new(); // foreign keys, views, triggers
+    let mut altered: Vec<&str> = Vec::new();
+    for change in &changes {
+        match change {
+            Change::DropTrigger(t) => first.push(Step::for_change(
+                change,
+                vec![format!("DROP TRIGGER {}", quote_ident(&t.name))],
+            )),
+            Change::DropView(v) => first.push(Step::for_change(
+                change,
+                vec![format!("DROP VIEW {}", quote_ident(&v.name))],
+            )),
+            Change::CreateTable(t) => middle.push(Step::for_change(
+                change,
+                vec![ddl(t.definition.as_deref(), "table", &t.name)?],
+            )),
+            Change::DropTable(t) => middle.push(Step::for_change(
+                change,
+                vec![format!("DROP TABLE {}", quote_ident(&t.name))],
+            )),
+            Change::AlterTable { from, to, changes } => {
+                let idx = index_changes.remove(to.name.as_str()).unwrap_or_default();
+                altered.push(&to.name);
+                alter_table(from, to, changes, idx, &mut first, &mut middle, &mut last)?;
+            }
+            // Folded into their table's ALTER below; a new table's indexes
+            // are part of its CREATE TABLE.
+            Change::DropIndex(_) | Change::CreateIndex { .. } => {}
+            Change::CreateView(v) => last.push(Step::for_change(
+                change,
+                vec![ddl(v.ddl.as_deref(), "view", &v.name)?],
+            )),
+            Change::CreateTrigger(t) => last.push(Step::for_change(
+                change,
+                vec![ddl(t.ddl.as_deref(), "trigger", &t.name)?],
+            )),
+        }
+    }
+    // Tables whose only changes are indexes.
+    for (table, idx) in index_changes {
+        let (Some(from), Some(to)) = (live.tables.get(table), declared.tables.get(table)) else {
+            continue;
+        };
+        alter_table(from, to, &[], idx, &mut first, &mut middle, &mut last)?;
+    }
+    // Views and triggers go after the foreign keys but keep their relative order.
+    let (fks, rest): (Vec<Step>, Vec<Step>) = last
+        .into_iter()
+        .partition(|s| s.description.starts_with("add foreign key"));
+    let mut steps = first;
+    steps.extend(middle);
+    steps.extend(fks);
+    steps.extend(rest);
+    Ok(steps)
+}
+
+fn ddl(definition: Option<&str>, kind: &str, name: &str) -> Result<String, EngineError> {
+    definition
+        .map(str::to_string)
+        .ok_or_else(|| EngineError::Other(format!("internal: no declared SQL for {kind} {name}")))
+}
+
+fn missing(what: &str, table: &str) -> EngineError {
+    EngineError::Other(format!(
+        "internal: the declared DDL of table {table} has no {what}"
+    ))
+}
+
+/// Renders the changes to one table: foreign keys dropped (into `first`),
+/// one `ALTER TABLE` for everything else (into `middle`), foreign keys added
+/// (into `last`).
+fn alter_table(
+    from: &Table,
+    to: &Table,
+    changes: &[TableChange],
+    idx: IndexChanges,
+    first: &mut Vec<Step>,
+    middle: &mut Vec<Step>,
+    last: &mut Vec<Step>,
+) -> Result<(), EngineError> {
+    let table = quote_ident(&to.name);
+    let def = to
+        .definition
+        .as_deref()
+        .ok_or_else(|| missing("CREATE TABLE", &to.name))?;
+
+    let dropped_columns: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            TableChange::DropColumn(c) => Some(c.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let added_columns: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            TableChange::AddColumn(c) => Some(c.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut modified: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            TableChange::AlterColumn { to, .. } => Some(to.name.as_str()),
+            _ => None,
+        })
+        .collect();
+
+    // Foreign keys: dropped first, as a step of their own.
+    let fk_drops: Vec<String> = changes
+        .iter()
+        .filter_map(|c| match c {
+            TableChange::DropForeignKey(fk) => fk.name.as_deref(),
+            _ => None,
+        })
+        .map(|n| format!("DROP FOREIGN KEY {}", quote_ident(n)))
+        .collect();
+    if !fk_drops.is_empty() {
+        first.push(Step {
+            description: format!("drop foreign keys of {} that change or go", to.name),
+            hazards: Vec::new(),
+            statements: vec![format!("ALTER TABLE {table} {}", fk_drops.join(", "))],
+        });
+    }
+
+    let mut pre = Vec::new(); // statements before the main ALTER
+    let mut clauses = Vec::new();
+    let mut rebuild: Vec<String> = Vec::new();
+
+    for index in &idx.drop {
+        clauses.push(format!("DROP INDEX {}", quote_ident(&index.name)));
+    }
+    for c in changes {
+        if let TableChange::DropCheck(check) = c {
+            let name = check.name.as_deref().unwrap_or_default();
+            // A MariaDB column-level check goes with its column.
+            if !dropped_columns.contains(&name) {
+                clauses.push(format!("DROP CONSTRAINT {}", quote_ident(name)));
+            }
+        }
+    }
+    let pk_change = changes.iter().find_map(|c| match c {
+        TableChange::SetPrimaryKey { from, to } => Some((from, to)),
+        _ => None,
+    });
+    if let Some((Some(_), _)) = pk_change {
+        clauses.push("DROP PRIMARY KEY".into());
+        rebuild.push("primary key".into());
+    }
+    for name in &dropped_columns {
+        clauses.push(format!("DROP COLUMN {}", quote_ident(name)));
+        rebuild.push(format!("drop column {name}"));
+    }
+
+    // Options: a new default collation converts the table first, then the
+    // columns that declare their own collation are set back below.
+    for c in changes {
+        if let TableChange::SetOptions { from: old, to: new } = c {
+            for option in new.iter().chain(old.iter()) {
+                if option.starts_with(PARTITION_PREFIX)
+                    && !(old.contains(option) && new.contains(option))
+                {
+                    return Err(EngineError::Other(format!(
+                        "table {}: changing partitioning is not supported; repartition by hand ({option})",
+                        to.name
+                    )));
+                }
+            }
+            for option in new.iter().filter(|o| !old.contains(o)) {
+                if let Some(collation) = option.strip_prefix("COLLATE=") {
+                    pre.push(format!(
+                        "ALTER TABLE {table} CONVERT TO CHARACTER SET {} COLLATE {}",
+                        charset_of(collation),
+                        collation
+                    ));
+                    rebuild.push(format!("convert to {collation}"));
+                    for col in to.columns.iter().filter(|c| c.collation.is_some()) {
+                        if from.column(&col.name).is_some() && !modified.contains(&col.name.as_str())
+                        {
+                            modified.push(&col.name);
+                        }
+                    }
+                } else if let Some(engine) = option.strip_prefix("ENGINE=") {
+                    clauses.push(format!("ENGINE={engine}"));
+                    rebuild.push(format!("engine {engine}"));
+                } else {
+                    clauses.push(option.clone());
+                }
+            }
+            for option in old.iter().filter(|o| !new.contains(o)) {
+                // A create option no longer declared goes back to its default.
+                if let Some((key, _)) = option.split_once('=')
+                    && !matches!(key, "ENGINE" | "COLLATE")
+                    && !new.iter().any(|n| n.starts_with(&format!("{key}=")))
+                {
+                    clauses.push(format!("{key}=DEFAULT"));
+                }
+            }
+        }
+    }
+
+    // Columns in declared order, so AFTER always names a column that exists.
+    for (i, col) in to.columns.iter().enumerate() {
+        let is_added = added_columns.contains(&col.name.as_str());
+        let is_modified = modified.contains(&col.name.as_str());
+        if !is_added && !is_modified {
+            continue;
+        }
+        let line = column_line(def, &col.name).ok_or_else(|| missing(&col.name, &to.name))?;
+        if is_added {
+            let position = match i {
+                0 => "FIRST".to_string(),
+                _ => format!("AFTER {}", quote_ident(&to.columns[i - 1].name)),
+            };
+            clauses.push(format!("ADD COLUMN {line} {position}"));
+            if col.generated.as_ref().is_some_and(|g| g.stored) {
+                rebuild.push(format!("stored generated column {}", col.name));
+            }
+        } else {
+            clauses.push(format!("MODIFY COLUMN {line}"));
+            if let Some(old) = from.column(&col.name)
+                && (old.data_type != col.data_type
+                    || old.nullable != col.nullable
+                    || old.collation != col.collation
+                    || old.generated != col.generated)
+            {
+                rebuild.push(format!("column {}", col.name));
+            }
+        }
+    }
+
+    if let Some((_, Some(_))) = pk_change {
+        clauses.push(format!(
+            "ADD {}",
+            primary_key_line(def).ok_or_else(|| missing("primary key", &to.name))?
+        ));
+        if !rebuild.iter().any(|r| r == "primary key") {
+            rebuild.push("primary key".into());
+        }
+    }
+    for c in &idx.create {
+        let Change::CreateIndex { index, .. } = c else {
+            continue;
+        };
+        let line = index
+            .definition
+            .as_deref()
+            .ok_or_else(|| missing(&format!("index {}", index.name), &to.name))?;
+        clauses.push(format!("ADD {line}"));
+    }
+    for c in changes {
+        if let TableChange::AddCheck(check) = c {
+            let name = check.name.as_deref().unwrap_or_default();
+            match constraint_line(def, name) {
+                Some(line) => clauses.push(format!("ADD {line}")),
+                // A MariaDB column-level check: part of the column's definition.
+                None if added_columns.contains(&name) || modified.contains(&name) => {}
+                None => clauses.push(format!(
+                    "ADD CONSTRAINT {} CHECK ({})",
+                    quote_ident(name),
+                    check.expression
+                )),
+            }
+        }
+    }
+    for c in changes {
+        if let TableChange::SetComment { to: comment, .. } = c {
+            clauses.push(format!(
+                "COMMENT = {}",
+                quote_literal(comment.as_deref().unwrap_or(""))
+            ));
+        }
+    }
+
+    let mut descriptions: Vec<String> = changes
+        .iter()
+        .filter(|c| !matches!(c, TableChange::DropForeignKey(_) | TableChange::AddForeignKey(_)))
+        .map(TableChange::describe)
+        .collect();
+    descriptions.extend(idx.drop.iter().map(|i| format!("drop index {}", i.name)));
+    descriptions.extend(idx.create.iter().map(|c| match c {
+        Change::CreateIndex { index, .. } => format!(
+            "add {}index {}",
+            if index.unique { "unique " } else { "" },
+            index.name
+        ),
+        _ => String::new(),
+    }));
+
+    if !clauses.is_empty() || !pre.is_empty() {
+        let mut statements = pre;
+        if !clauses.is_empty() {
+            statements.push(format!("ALTER TABLE {table} {}", clauses.join(", ")));
+        }
+        // Hazards of the table's changes (foreign keys apart) and of its indexes.
+        let own = Change::AlterTable {
+            from: from.clone(),
+            to: to.clone(),
+            changes: changes
+                .iter()
+                .filter(|c| !matches!(c, TableChange::AddForeignKey(_)))
+                .cloned()
+                .collect(),
+        };
+        let mut step = Step::for_change(&own, statements);
+        step.description = format!("alter table {}: {}", to.name, descriptions.join("; "));
+        for c in &idx.create {
+            for h in c.hazards() {
+                step.add_hazard(h);
+            }
+        }
+        if !rebuild.is_empty() {
+            step.add_hazard(Hazard::new(
+                HazardKind::Locking,
+                "table-rebuild",
+                format!(
+                    "rebuilds {} (copies every row; {}): blocks writes on older servers",
+                    to.name,
+                    rebuild.join(", ")
+                ),
+            ));
+        }
+        middle.push(step);
+    }
+
+    let fk_adds: Vec<(String, &TableChange)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            TableChange::AddForeignKey(fk) => Some((fk.name.clone().unwrap_or_default(), c)),
+            _ => None,
+        })
+        .collect();
+    if !fk_adds.is_empty() {
+        let mut statements_clauses = Vec::new();
+        for (name, _) in &fk_adds {
+            let line = constraint_line(def, name)
+                .ok_or_else(|| missing(&format!("foreign key {name}"), &to.name))?;
+            statements_clauses.push(format!("ADD {line}"));
+        }
+        let only_fks = Change::AlterTable {
+            from: from.clone(),
+            to: to.clone(),
+            changes: fk_adds.iter().map(|(_, c)| (*c).clone()).collect(),
+        };
+        let mut step = Step::for_change(
+            &only_fks,
+            vec![format!(
+                "ALTER TABLE {table} {}",
+                statements_clauses.join(", ")
+            )],
+        );
+        let names: Vec<&str> = fk_adds.iter().map(|(n, _)| n.as_str()).collect();
+        step.description = format!("add foreign key {} on {}", names.join(", "), to.name);
+        last.push(step);
+    }
+    Ok(())
+}
