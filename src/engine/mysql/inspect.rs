@@ -74,7 +74,10 @@ pub(super) async fn inspect(
             ))
             .fetch_one(&mut *conn)
             .await
-            .map_err(EngineError::db(format!("reading the DDL of {}", table.name)))?;
+            .map_err(EngineError::db(format!(
+                "reading the DDL of {}",
+                table.name
+            )))?;
             let ddl: String = text(&row, 1)?;
             let ddl = strip_auto_increment_counter(&ddl);
             for index in &mut table.indexes {
@@ -188,14 +191,17 @@ async fn read_columns(
         let extra = text(&row, 5)?;
         let extra_lower = extra.to_lowercase();
         let data_type = normalize_type(&text(&row, 4)?);
-        let generated = if extra_lower.contains("generated") && !extra_lower.contains("default_generated") {
-            opt_text(&row, 6)?.filter(|e| !e.is_empty()).map(|e| Generated {
-                expression: normalize_expr(&e, SqlDialect::Mysql),
-                stored: extra_lower.contains("stored"),
-            })
-        } else {
-            None
-        };
+        let generated =
+            if extra_lower.contains("generated") && !extra_lower.contains("default_generated") {
+                opt_text(&row, 6)?
+                    .filter(|e| !e.is_empty())
+                    .map(|e| Generated {
+                        expression: normalize_expr(&e, SqlDialect::Mysql),
+                        stored: extra_lower.contains("stored"),
+                    })
+            } else {
+                None
+            };
         let default = if generated.is_some() {
             None
         } else {
@@ -223,7 +229,15 @@ async fn read_columns(
 
 const INTEGER_TYPES: &[&str] = &["tinyint", "smallint", "mediumint", "int", "bigint"];
 const NUMERIC_TYPES: &[&str] = &[
-    "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double", "bit",
+    "tinyint",
+    "smallint",
+    "mediumint",
+    "int",
+    "bigint",
+    "decimal",
+    "float",
+    "double",
+    "bit",
     "year",
 ];
 
@@ -277,7 +291,10 @@ pub(super) fn normalize_default(
                     Some(raw)
                 } else {
                     // MariaDB's spelling of a literal, so both flavours compare alike.
-                    Some(format!("'{}'", raw.replace('\\', "\\\\").replace('\'', "''")))
+                    Some(format!(
+                        "'{}'",
+                        raw.replace('\\', "\\\\").replace('\'', "''")
+                    ))
                 }
             }
         }
@@ -290,7 +307,11 @@ pub(super) fn canonical_expr(raw: &str) -> String {
     let lower = raw.trim().to_lowercase();
     for name in ["current_timestamp", "now", "localtimestamp", "localtime"] {
         if let Some(rest) = lower.strip_prefix(name) {
-            let args = rest.trim().trim_start_matches('(').trim_end_matches(')').trim();
+            let args = rest
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .trim();
             if rest.is_empty() || rest.trim().starts_with('(') && rest.trim().ends_with(')') {
                 return if args.is_empty() {
                     "CURRENT_TIMESTAMP".into()
@@ -689,7 +710,10 @@ mod tests {
         assert_eq!(normalize_type("int(10) unsigned"), "int unsigned");
         assert_eq!(normalize_type("tinyint(1)"), "tinyint(1)");
         assert_eq!(normalize_type("tinyint(4)"), "tinyint");
-        assert_eq!(normalize_type("int(5) unsigned zerofill"), "int(5) unsigned zerofill");
+        assert_eq!(
+            normalize_type("int(5) unsigned zerofill"),
+            "int(5) unsigned zerofill"
+        );
         assert_eq!(normalize_type("varchar(20)"), "varchar(20)");
         assert_eq!(normalize_type("decimal(10,2)"), "decimal(10,2)");
     }
@@ -698,32 +722,60 @@ mod tests {
     fn defaults_normalise_across_flavours() {
         let m = Flavor::MariaDb;
         let my = Flavor::Mysql;
-        assert_eq!(normalize_default(Some("'x'".into()), "", m, "varchar(3)"), Some("'x'".into()));
-        assert_eq!(normalize_default(Some("x".into()), "", my, "varchar(3)"), Some("'x'".into()));
+        assert_eq!(
+            normalize_default(Some("'x'".into()), "", m, "varchar(3)"),
+            Some("'x'".into())
+        );
+        assert_eq!(
+            normalize_default(Some("x".into()), "", my, "varchar(3)"),
+            Some("'x'".into())
+        );
         assert_eq!(normalize_default(Some("NULL".into()), "", m, "int"), None);
-        assert_eq!(normalize_default(Some("0".into()), "", my, "int"), Some("0".into()));
+        assert_eq!(
+            normalize_default(Some("0".into()), "", my, "int"),
+            Some("0".into())
+        );
         assert_eq!(
             normalize_default(Some("current_timestamp()".into()), "", m, "timestamp"),
-            normalize_default(Some("CURRENT_TIMESTAMP".into()), "default_generated", my, "timestamp"),
+            normalize_default(
+                Some("CURRENT_TIMESTAMP".into()),
+                "default_generated",
+                my,
+                "timestamp"
+            ),
         );
-        assert_eq!(canonical_expr("current_timestamp(3)"), "CURRENT_TIMESTAMP(3)");
+        assert_eq!(
+            canonical_expr("current_timestamp(3)"),
+            "CURRENT_TIMESTAMP(3)"
+        );
         assert_eq!(canonical_expr("now()"), "CURRENT_TIMESTAMP");
     }
 
     #[test]
     fn checks_normalise_across_flavours() {
         assert_eq!(normalize_check("(`b` > 0)"), normalize_check("`b` > 0"));
-        assert_eq!(normalize_check("(a > 0) and (b > 0)"), normalize_check("(a > 0) and (b > 0)"));
+        assert_eq!(
+            normalize_check("(a > 0) and (b > 0)"),
+            normalize_check("(a > 0) and (b > 0)")
+        );
     }
 
     #[test]
     fn finds_lines_of_show_create_table() {
         let ddl = "CREATE TABLE `p` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a``b` varchar(10) DEFAULT 'x,',\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `a` (`a``b`(3)),\n  CONSTRAINT `ck` CHECK (`id` < 100)\n) ENGINE=InnoDB AUTO_INCREMENT=5 DEFAULT CHARSET=utf8mb4";
-        assert_eq!(column_line(ddl, "a`b").unwrap(), "`a``b` varchar(10) DEFAULT 'x,'");
+        assert_eq!(
+            column_line(ddl, "a`b").unwrap(),
+            "`a``b` varchar(10) DEFAULT 'x,'"
+        );
         assert_eq!(index_line(ddl, "a").unwrap(), "UNIQUE KEY `a` (`a``b`(3))");
         assert_eq!(primary_key_line(ddl).unwrap(), "PRIMARY KEY (`id`)");
-        assert_eq!(constraint_line(ddl, "ck").unwrap(), "CONSTRAINT `ck` CHECK (`id` < 100)");
+        assert_eq!(
+            constraint_line(ddl, "ck").unwrap(),
+            "CONSTRAINT `ck` CHECK (`id` < 100)"
+        );
         assert!(!strip_auto_increment_counter(ddl).contains("AUTO_INCREMENT=5"));
-        assert!(strip_auto_increment_counter(ddl).ends_with(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"));
+        assert!(
+            strip_auto_increment_counter(ddl).ends_with(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+        );
     }
 }

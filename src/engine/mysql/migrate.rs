@@ -204,17 +204,26 @@ fn alter_table(
     // columns that declare their own collation are set back below.
     for c in changes {
         if let TableChange::SetOptions { from: old, to: new } = c {
-            for option in new.iter().chain(old.iter()) {
-                if option.starts_with(PARTITION_PREFIX)
-                    && !(old.contains(option) && new.contains(option))
+            let partitioned = |o: &[String]| o.iter().any(|o| o.starts_with(PARTITION_PREFIX));
+            if partitioned(new) {
+                if new
+                    .iter()
+                    .any(|o| o.starts_with(PARTITION_PREFIX) && !old.contains(o))
                 {
                     return Err(EngineError::Other(format!(
-                        "table {}: changing partitioning is not supported; repartition by hand ({option})",
+                        "table {}: changing partitioning is not supported; repartition by hand",
                         to.name
                     )));
                 }
+            } else if partitioned(old) {
+                // Partitioned by hand, not in the blueprint: merge the partitions back.
+                pre.push(format!("ALTER TABLE {table} REMOVE PARTITIONING"));
+                rebuild.push("remove partitioning".into());
             }
-            for option in new.iter().filter(|o| !old.contains(o)) {
+            for option in new
+                .iter()
+                .filter(|o| !old.contains(o) && !o.starts_with(PARTITION_PREFIX))
+            {
                 if let Some(collation) = option.strip_prefix("COLLATE=") {
                     pre.push(format!(
                         "ALTER TABLE {table} CONVERT TO CHARACTER SET {} COLLATE {}",
@@ -223,7 +232,8 @@ fn alter_table(
                     ));
                     rebuild.push(format!("convert to {collation}"));
                     for col in to.columns.iter().filter(|c| c.collation.is_some()) {
-                        if from.column(&col.name).is_some() && !modified.contains(&col.name.as_str())
+                        if from.column(&col.name).is_some()
+                            && !modified.contains(&col.name.as_str())
                         {
                             modified.push(&col.name);
                         }
@@ -235,7 +245,10 @@ fn alter_table(
                     clauses.push(option.clone());
                 }
             }
-            for option in old.iter().filter(|o| !new.contains(o)) {
+            for option in old
+                .iter()
+                .filter(|o| !new.contains(o) && !o.starts_with(PARTITION_PREFIX))
+            {
                 // A create option no longer declared goes back to its default.
                 if let Some((key, _)) = option.split_once('=')
                     && !matches!(key, "ENGINE" | "COLLATE")
@@ -322,8 +335,16 @@ fn alter_table(
 
     let mut descriptions: Vec<String> = changes
         .iter()
-        .filter(|c| !matches!(c, TableChange::DropForeignKey(_) | TableChange::AddForeignKey(_)))
-        .map(TableChange::describe)
+        .filter(|c| {
+            !matches!(
+                c,
+                TableChange::DropForeignKey(_) | TableChange::AddForeignKey(_)
+            )
+        })
+        .map(|c| match c {
+            TableChange::SetOptions { from: old, to: new } => describe_options(old, new),
+            other => other.describe(),
+        })
         .collect();
     descriptions.extend(idx.drop.iter().map(|i| format!("drop index {}", i.name)));
     descriptions.extend(idx.create.iter().map(|c| match c {
@@ -402,4 +423,25 @@ fn alter_table(
         last.push(step);
     }
     Ok(())
+}
+
+/// `options: drop X; set Y`, naming only what changes.
+fn describe_options(old: &[String], new: &[String]) -> String {
+    let mut parts: Vec<String> = old
+        .iter()
+        .filter(|o| !new.contains(o))
+        .filter(|o| {
+            // A changed KEY=value shows once, as its new value.
+            let key = o.split('=').next().unwrap_or(o);
+            o.starts_with(PARTITION_PREFIX)
+                || !new.iter().any(|n| n.starts_with(&format!("{key}=")))
+        })
+        .map(|o| format!("drop {o}"))
+        .collect();
+    parts.extend(
+        new.iter()
+            .filter(|o| !old.contains(o))
+            .map(|o| format!("set {o}")),
+    );
+    format!("options: {}", parts.join(", "))
 }

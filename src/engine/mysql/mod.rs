@@ -160,10 +160,8 @@ impl DatabaseDefaults {
     ) -> Result<Self, EngineError> {
         let mut defaults = DatabaseDefaults::default();
         for (key, value) in options {
-            let valid = !value.is_empty()
-                && value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid =
+                !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 return Err(EngineError::Other(format!(
                     "blueprint {blueprint}: option {key}: {value:?} is not a character set or collation name"
@@ -184,10 +182,11 @@ impl DatabaseDefaults {
 
     /// ` CHARACTER SET x COLLATE y`, or nothing for the server's defaults.
     fn clause(&self) -> String {
-        let charset = self
-            .charset
-            .clone()
-            .or_else(|| self.collation.as_deref().map(|c| inspect::charset_of(c).to_string()));
+        let charset = self.charset.clone().or_else(|| {
+            self.collation
+                .as_deref()
+                .map(|c| inspect::charset_of(c).to_string())
+        });
         let mut out = String::new();
         if let Some(cs) = charset {
             out.push_str(&format!(" CHARACTER SET {cs}"));
@@ -457,7 +456,8 @@ impl MysqlDatabase {
         mut record: HistoryRecord,
     ) -> Result<MigrateOutcome, EngineError> {
         self.ensure_history().await?;
-        let live = Schema::Sql(inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?);
+        let live =
+            Schema::Sql(inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?);
         let steps = match planner(&live) {
             Ok(steps) => steps,
             Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
@@ -489,7 +489,8 @@ impl MysqlDatabase {
                 .await?;
             }
         }
-        let after = Schema::Sql(inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?);
+        let after =
+            Schema::Sql(inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?);
         self.update_history(id, total, "applied", Some(&after.fingerprint()))
             .await?;
         Ok(MigrateOutcome::Applied { statements: total })
