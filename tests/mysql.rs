@@ -213,11 +213,13 @@ cases! {
     check_constraints: Case {
         name: "check constraints",
         current: "CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT,
-                     CONSTRAINT a_pos CHECK (a > 0), CONSTRAINT gone CHECK (b < 100));",
-        seed: "INSERT INTO t VALUES (1, 1, 1), (2, 5, 50);",
-        desired: "CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT,
+                     CONSTRAINT a_pos CHECK (a > 0), CONSTRAINT gone CHECK (b < 100));
+                  CREATE TABLE u (id INT PRIMARY KEY, c INT CHECK (c >= 0), d INT, e INT CHECK (e <> 0));",
+        seed: "INSERT INTO t VALUES (1, 1, 1), (2, 5, 50); INSERT INTO u VALUES (1, 1, 1, 1);",
+        desired: "CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT CHECK (b > 0),
                      CONSTRAINT a_pos CHECK (a >= 1 AND a < 1000), CONSTRAINT b_pos CHECK (b > 0),
-                     j JSON);",
+                     j JSON);
+                  CREATE TABLE u (id INT PRIMARY KEY, c INT CHECK (c > 0), d INT CHECK (d > 0), e INT);",
         destructive: false,
         check: None,
     };

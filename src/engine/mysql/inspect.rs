@@ -453,16 +453,18 @@ async fn read_checks(
     flavor: Flavor,
     tables: &mut BTreeMap<String, Table>,
 ) -> Result<(), EngineError> {
-    // MariaDB names checks per table (CHECK_CONSTRAINTS has TABLE_NAME); MySQL
-    // 8 names them per schema and has the table only in TABLE_CONSTRAINTS.
+    // MariaDB names checks per table (CHECK_CONSTRAINTS has TABLE_NAME and
+    // LEVEL); MySQL 8 names them per schema, has the table only in
+    // TABLE_CONSTRAINTS, and makes every check a table-level one.
     let sql = match flavor {
         Flavor::MariaDb => {
-            "SELECT CAST(TABLE_NAME AS CHAR), CAST(CONSTRAINT_NAME AS CHAR), CAST(CHECK_CLAUSE AS CHAR) \
-             FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? \
+            "SELECT CAST(TABLE_NAME AS CHAR), CAST(CONSTRAINT_NAME AS CHAR), CAST(CHECK_CLAUSE AS CHAR), \
+             CAST(LEVEL AS CHAR) FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? \
              ORDER BY TABLE_NAME, CONSTRAINT_NAME"
         }
         Flavor::Mysql => {
-            "SELECT CAST(tc.TABLE_NAME AS CHAR), CAST(cc.CONSTRAINT_NAME AS CHAR), CAST(cc.CHECK_CLAUSE AS CHAR) \
+            "SELECT CAST(tc.TABLE_NAME AS CHAR), CAST(cc.CONSTRAINT_NAME AS CHAR), CAST(cc.CHECK_CLAUSE AS CHAR), \
+             'Table' \
              FROM information_schema.TABLE_CONSTRAINTS tc \
              JOIN information_schema.CHECK_CONSTRAINTS cc \
                ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME \
@@ -480,9 +482,14 @@ async fn read_checks(
         let Some(t) = tables.get_mut(&table) else {
             continue;
         };
+        let name = text(&row, 1)?;
+        // MariaDB keeps a column's own check (and the json_valid() check of a
+        // JSON column) with the column: it can only change with the column.
+        let column = (text(&row, 3)? == "Column").then(|| name.clone());
         t.checks.push(CheckConstraint {
-            name: Some(text(&row, 1)?),
+            name: Some(name),
             expression: normalize_check(&text(&row, 2)?),
+            column,
         });
     }
     Ok(())
@@ -621,9 +628,9 @@ fn strip_auto_increment_counter(ddl: &str) -> String {
     };
     let (body, options) = ddl.split_at(close);
     let mut out = String::with_capacity(options.len());
-    let mut words = options.split(' ').peekable();
+    let words = options.split(' ');
     let mut first = true;
-    while let Some(w) = words.next() {
+    for w in words {
         if w.starts_with("AUTO_INCREMENT=") {
             continue;
         }

@@ -179,12 +179,23 @@ fn alter_table(
         clauses.push(format!("DROP INDEX {}", quote_ident(&index.name)));
     }
     for c in changes {
-        if let TableChange::DropCheck(check) = c {
-            let name = check.name.as_deref().unwrap_or_default();
-            // A MariaDB column-level check goes with its column.
-            if !dropped_columns.contains(&name) {
+        match c {
+            // A MariaDB column-level check cannot be dropped or added on its
+            // own: it changes with its column's definition (MODIFY COLUMN).
+            TableChange::DropCheck(check) | TableChange::AddCheck(check)
+                if check.column.is_some() =>
+            {
+                let column = check.column.as_deref().unwrap_or_default();
+                let stays = to.column(column).is_some() && from.column(column).is_some();
+                if stays && !modified.contains(&column) {
+                    modified.push(column);
+                }
+            }
+            TableChange::DropCheck(check) => {
+                let name = check.name.as_deref().unwrap_or_default();
                 clauses.push(format!("DROP CONSTRAINT {}", quote_ident(name)));
             }
+            _ => {}
         }
     }
     let pk_change = changes.iter().find_map(|c| match c {
@@ -310,18 +321,13 @@ fn alter_table(
         clauses.push(format!("ADD {line}"));
     }
     for c in changes {
-        if let TableChange::AddCheck(check) = c {
+        if let TableChange::AddCheck(check) = c
+            && check.column.is_none()
+        {
             let name = check.name.as_deref().unwrap_or_default();
-            match constraint_line(def, name) {
-                Some(line) => clauses.push(format!("ADD {line}")),
-                // A MariaDB column-level check: part of the column's definition.
-                None if added_columns.contains(&name) || modified.contains(&name) => {}
-                None => clauses.push(format!(
-                    "ADD CONSTRAINT {} CHECK ({})",
-                    quote_ident(name),
-                    check.expression
-                )),
-            }
+            let line = constraint_line(def, name)
+                .ok_or_else(|| missing(&format!("check {name}"), &to.name))?;
+            clauses.push(format!("ADD {line}"));
         }
     }
     for c in changes {
