@@ -95,6 +95,13 @@ fn migrate_case(case: &Case) {
     // (c) the oracle: the same schema as a fresh tenant built from the blueprint
     fleet.set_tenants(&["t1", "fresh"]);
     fleet.expect(&["reconcile", "--apply"], 0);
+    let scratch = fleet
+        .client
+        .databases(&format!("_tenantctl_scratch_{}_", fleet.blueprint));
+    assert!(
+        scratch.is_empty(),
+        "scratch databases left behind: {scratch:?}"
+    );
     let migrated = fleet.client.schema_dump(&db);
     let fresh = fleet.client.schema_dump(&fleet.database("fresh"));
     assert_eq!(
@@ -168,6 +175,14 @@ cases! {
         desired: "CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(20), n INT);",
         destructive: true,
         check: Some(("SELECT GROUP_CONCAT(a ORDER BY id) FROM t", "short,also short")),
+    };
+    text_and_enum_narrowed: Case {
+        name: "text and enum narrowed",
+        current: "CREATE TABLE t (id INT PRIMARY KEY, body MEDIUMTEXT, kind ENUM('a','b','c'));",
+        seed: "INSERT INTO t VALUES (1, 'x', 'a'), (2, 'y', 'c');",
+        desired: "CREATE TABLE t (id INT PRIMARY KEY, body TEXT, kind ENUM('a','c'));",
+        destructive: true,
+        check: Some(("SELECT GROUP_CONCAT(body, kind ORDER BY id) FROM t", "xa,yc")),
     };
     primary_key_and_auto_increment: Case {
         name: "primary key and auto_increment",
@@ -382,6 +397,11 @@ fn server_errors_point_at_the_blueprint_statement() {
     let place = format!("blueprints/{}/schema.sql:3:1", fleet.blueprint);
     assert!(out.contains(&place), "expected {place} in:\n{out}");
     assert!(out.contains("nope"), "{out}");
+    // The scratch database is gone, even though the blueprint failed.
+    let left = fleet
+        .client
+        .databases(&format!("_tenantctl_scratch_{}_", fleet.blueprint));
+    assert!(left.is_empty(), "scratch databases left behind: {left:?}");
     assert!(
         !out.contains(":root@") && !out.contains("root:root"),
         "{out}"

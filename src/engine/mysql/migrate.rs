@@ -384,6 +384,18 @@ fn alter_table(
                 step.add_hazard(h);
             }
         }
+        for c in changes {
+            if let TableChange::AlterColumn { from: old, to: new } = c
+                && !diff::hazard::is_narrowing(&old.data_type, &new.data_type)
+                && let Some(reason) = narrowing(&old.data_type, &new.data_type)
+            {
+                step.add_hazard(Hazard::new(
+                    HazardKind::Destructive,
+                    "narrow-type",
+                    format!("narrows {} ({reason})", new.name),
+                ));
+            }
+        }
         if !rebuild.is_empty() {
             step.add_hazard(Hazard::new(
                 HazardKind::Locking,
@@ -450,4 +462,61 @@ fn describe_options(old: &[String], new: &[String]) -> String {
             .map(|o| format!("set {o}")),
     );
     format!("options: {}", parts.join(", "))
+}
+
+/// MySQL narrowings the engine-neutral rule does not know: a smaller TEXT or
+/// BLOB size, or ENUM/SET values removed.
+pub(super) fn narrowing(from: &str, to: &str) -> Option<String> {
+    let rank = |t: &str| {
+        ["tiny", "", "medium", "long"]
+            .iter()
+            .position(|p| t == format!("{p}text") || t == format!("{p}blob"))
+    };
+    let family = |t: &str| t.ends_with("text");
+    if let (Some(f), Some(t)) = (rank(from), rank(to))
+        && family(from) == family(to)
+        && t < f
+    {
+        return Some(format!("{from} to {to}: longer values are cut or rejected"));
+    }
+    let values = |t: &str| -> Option<(String, Vec<String>)> {
+        let (base, rest) = t.split_once('(')?;
+        if base != "enum" && base != "set" {
+            return None;
+        }
+        let inner = rest.rsplit_once(')')?.0;
+        Some((
+            base.to_string(),
+            inner
+                .split("','")
+                .map(|v| v.trim_matches('\'').to_string())
+                .collect(),
+        ))
+    };
+    if let (Some((fb, fv)), Some((tb, tv))) = (values(from), values(to))
+        && fb == tb
+    {
+        let gone: Vec<&String> = fv.iter().filter(|v| !tv.contains(v)).collect();
+        if !gone.is_empty() {
+            let gone: Vec<&str> = gone.iter().map(|s| s.as_str()).collect();
+            return Some(format!("{fb} values removed: {}", gone.join(", ")));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::narrowing;
+
+    #[test]
+    fn mysql_narrowings() {
+        assert!(narrowing("mediumtext", "text").is_some());
+        assert!(narrowing("longblob", "blob").is_some());
+        assert!(narrowing("text", "longtext").is_none());
+        assert!(narrowing("text", "blob").is_none());
+        assert!(narrowing("enum('a','b','c')", "enum('a','c')").is_some());
+        assert!(narrowing("enum('a','b')", "enum('a','b','c')").is_none());
+        assert!(narrowing("int", "bigint").is_none());
+    }
 }

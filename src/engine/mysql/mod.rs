@@ -229,7 +229,8 @@ impl Engine for MysqlEngine {
             let seed = format!("{}:{}:{nanos}", blueprint.name, std::process::id());
             hex::encode(&Sha256::digest(seed.as_bytes())[..6])
         };
-        let scratch = format!("{RESERVED_PREFIX}scratch_{suffix}");
+        // `_tenantctl_scratch_{blueprint}_{12 hex}`: at most 62 characters.
+        let scratch = format!("{RESERVED_PREFIX}scratch_{}_{suffix}", blueprint.name);
         let mut server = self.connect(None).await?;
         server
             .execute(
