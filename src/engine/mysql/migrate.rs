@@ -9,13 +9,26 @@
 use std::collections::BTreeMap;
 
 use super::inspect::{
-    PARTITION_PREFIX, charset_of, column_line, constraint_line, primary_key_line,
+    Flavor, PARTITION_PREFIX, charset_of, column_line, constraint_line, primary_key_line,
 };
 use super::{quote_ident, quote_literal};
 use crate::diff::{self, Change, Hazard, HazardKind, TableChange};
 use crate::engine::EngineError;
 use crate::model::sql::{Index, SqlSchema, Table};
 use crate::plan::Step;
+
+/// Steps by phase: run in this order.
+#[derive(Default)]
+struct Phases {
+    /// Drop triggers, views and foreign keys.
+    first: Vec<Step>,
+    /// Create, alter and drop tables.
+    middle: Vec<Step>,
+    /// Add foreign keys, once every table is in shape.
+    foreign_keys: Vec<Step>,
+    /// Create views and triggers.
+    last: Vec<Step>,
+}
 
 /// Index changes of one table, folded into its `ALTER TABLE`.
 #[derive(Default)]
@@ -25,7 +38,11 @@ struct IndexChanges<'a> {
 }
 
 /// The ordered steps that turn `live` into `declared`.
-pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, EngineError> {
+pub(super) fn plan(
+    live: &SqlSchema,
+    declared: &SqlSchema,
+    flavor: Flavor,
+) -> Result<Vec<Step>, EngineError> {
     let changes = diff::diff(live, declared);
 
     let mut index_changes: BTreeMap<&str, IndexChanges> = BTreeMap::new();
@@ -44,41 +61,37 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
         }
     }
 
-    let mut first = Vec::new(); // drop triggers, views, foreign keys
-    let mut middle = Vec::new(); // tables
-    let mut last = Vec::new(); // foreign keys, views, triggers
-    let mut altered: Vec<&str> = Vec::new();
+    let mut phases = Phases::default();
     for change in &changes {
         match change {
-            Change::DropTrigger(t) => first.push(Step::for_change(
+            Change::DropTrigger(t) => phases.first.push(Step::for_change(
                 change,
                 vec![format!("DROP TRIGGER {}", quote_ident(&t.name))],
             )),
-            Change::DropView(v) => first.push(Step::for_change(
+            Change::DropView(v) => phases.first.push(Step::for_change(
                 change,
                 vec![format!("DROP VIEW {}", quote_ident(&v.name))],
             )),
-            Change::CreateTable(t) => middle.push(Step::for_change(
+            Change::CreateTable(t) => phases.middle.push(Step::for_change(
                 change,
                 vec![ddl(t.definition.as_deref(), "table", &t.name)?],
             )),
-            Change::DropTable(t) => middle.push(Step::for_change(
+            Change::DropTable(t) => phases.middle.push(Step::for_change(
                 change,
                 vec![format!("DROP TABLE {}", quote_ident(&t.name))],
             )),
             Change::AlterTable { from, to, changes } => {
                 let idx = index_changes.remove(to.name.as_str()).unwrap_or_default();
-                altered.push(&to.name);
-                alter_table(from, to, changes, idx, &mut first, &mut middle, &mut last)?;
+                alter_table(from, to, changes, idx, flavor, &mut phases)?;
             }
             // Folded into their table's ALTER below; a new table's indexes
             // are part of its CREATE TABLE.
             Change::DropIndex(_) | Change::CreateIndex { .. } => {}
-            Change::CreateView(v) => last.push(Step::for_change(
+            Change::CreateView(v) => phases.last.push(Step::for_change(
                 change,
                 vec![ddl(v.ddl.as_deref(), "view", &v.name)?],
             )),
-            Change::CreateTrigger(t) => last.push(Step::for_change(
+            Change::CreateTrigger(t) => phases.last.push(Step::for_change(
                 change,
                 vec![ddl(t.ddl.as_deref(), "trigger", &t.name)?],
             )),
@@ -89,16 +102,12 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
         let (Some(from), Some(to)) = (live.tables.get(table), declared.tables.get(table)) else {
             continue;
         };
-        alter_table(from, to, &[], idx, &mut first, &mut middle, &mut last)?;
+        alter_table(from, to, &[], idx, flavor, &mut phases)?;
     }
-    // Views and triggers go after the foreign keys but keep their relative order.
-    let (fks, rest): (Vec<Step>, Vec<Step>) = last
-        .into_iter()
-        .partition(|s| s.description.starts_with("add foreign key"));
-    let mut steps = first;
-    steps.extend(middle);
-    steps.extend(fks);
-    steps.extend(rest);
+    let mut steps = phases.first;
+    steps.extend(phases.middle);
+    steps.extend(phases.foreign_keys);
+    steps.extend(phases.last);
     Ok(steps)
 }
 
@@ -116,16 +125,21 @@ fn missing(what: &str, table: &str) -> EngineError {
 
 /// Renders the changes to one table: foreign keys dropped (into `first`),
 /// one `ALTER TABLE` for everything else (into `middle`), foreign keys added
-/// (into `last`).
+/// (into `foreign_keys`).
 fn alter_table(
     from: &Table,
     to: &Table,
     changes: &[TableChange],
     idx: IndexChanges,
-    first: &mut Vec<Step>,
-    middle: &mut Vec<Step>,
-    last: &mut Vec<Step>,
+    flavor: Flavor,
+    out: &mut Phases,
 ) -> Result<(), EngineError> {
+    let Phases {
+        first,
+        middle,
+        foreign_keys,
+        ..
+    } = out;
     let table = quote_ident(&to.name);
     let def = to
         .definition
@@ -192,8 +206,12 @@ fn alter_table(
                 }
             }
             TableChange::DropCheck(check) => {
-                let name = check.name.as_deref().unwrap_or_default();
-                clauses.push(format!("DROP CONSTRAINT {}", quote_ident(name)));
+                let name = quote_ident(check.name.as_deref().unwrap_or_default());
+                // MySQL has DROP CHECK since 8.0.16, DROP CONSTRAINT only since 8.0.19.
+                clauses.push(match flavor {
+                    Flavor::Mysql => format!("DROP CHECK {name}"),
+                    Flavor::MariaDb => format!("DROP CONSTRAINT {name}"),
+                });
             }
             _ => {}
         }
@@ -438,7 +456,7 @@ fn alter_table(
         );
         let names: Vec<&str> = fk_adds.iter().map(|(n, _)| n.as_str()).collect();
         step.description = format!("add foreign key {} on {}", names.join(", "), to.name);
-        last.push(step);
+        foreign_keys.push(step);
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod migrate;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,6 +49,8 @@ pub struct MysqlEngine {
     options: MySqlConnectOptions,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
+    /// The server family, known once a declared model was built.
+    flavor: OnceLock<Flavor>,
 }
 
 impl MysqlEngine {
@@ -65,6 +68,7 @@ impl MysqlEngine {
             options,
             lock_timeout: server.lock_timeout,
             statement_timeout: server.statement_timeout,
+            flavor: OnceLock::new(),
         })
     }
 
@@ -294,7 +298,10 @@ impl Engine for MysqlEngine {
 
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
         match (live, declared) {
-            (Schema::Sql(live), Schema::Sql(declared)) => migrate::plan(live, declared),
+            (Schema::Sql(live), Schema::Sql(declared)) => {
+                let flavor = self.flavor.get().copied().unwrap_or(Flavor::MariaDb);
+                migrate::plan(live, declared, flavor)
+            }
             _ => Err(EngineError::Other("mysql plans SQL schemas only".into())),
         }
     }
@@ -328,6 +335,7 @@ impl MysqlEngine {
             }
         }
         let flavor = Flavor::detect(&mut conn).await?;
+        let _ = self.flavor.set(flavor);
         let schema = inspect::inspect(&mut conn, scratch, flavor, true).await;
         conn.close().await.ok();
         schema
