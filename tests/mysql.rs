@@ -49,6 +49,9 @@ fn migrate_case(case: &Case) {
     let Some(url) = server_url() else { return };
     let fleet = Fleet::new(&url, "mc", case.current, &["t1"]);
     let db = fleet.database("t1");
+    let create = fleet.expect(&["reconcile", "--plan", "--detailed-exitcode"], 2);
+    assert!(create.contains("to create"), "{create}");
+    assert!(fleet.client.databases(&db).is_empty(), "plan created {db}");
     fleet.expect(&["reconcile", "--apply"], 0);
     fleet.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
     if !case.seed.is_empty() {

@@ -74,43 +74,45 @@ impl MysqlEngine {
 
     /// A connection to `database`, or to the server when `None`.
     async fn connect(&self, database: Option<&str>) -> Result<MySqlConnection, EngineError> {
-        let mut options = self.options.clone();
-        if let Some(db) = database {
-            options = options.database(db);
-        }
         let what = match database {
             Some(db) => format!("connecting to {db} on server {}", self.server),
             None => format!("connecting to server {}", self.server),
         };
-        let mut conn = options.connect().await.map_err(EngineError::db(what))?;
-        // Never let the SQL mode of a session differ between the scratch
-        // database and tenants: both use the server's default.
-        if let Some(limit) = self.statement_timeout {
-            // MariaDB's max_statement_time covers every statement; MySQL's
-            // max_execution_time only SELECTs, so it is not set there.
-            let mariadb = Flavor::detect(&mut conn).await? == Flavor::MariaDb;
-            if mariadb {
-                conn.execute(
-                    format!("SET SESSION max_statement_time = {}", limit.as_secs_f64()).as_str(),
-                )
-                .await
-                .map_err(EngineError::db("setting max_statement_time"))?;
-            }
-        }
+        let mut conn = self
+            .connect_raw(database)
+            .await
+            .map_err(EngineError::db(what))?;
+        self.prepare_session(&mut conn).await?;
         Ok(conn)
     }
 
-    async fn exists(&self, conn: &mut MySqlConnection, db: &str) -> Result<bool, EngineError> {
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-        )
-        .bind(db)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(EngineError::db("listing databases"))?;
-        Ok(found.is_some())
+    async fn connect_raw(&self, database: Option<&str>) -> Result<MySqlConnection, sqlx::Error> {
+        let mut options = self.options.clone();
+        if let Some(db) = database {
+            options = options.database(db);
+        }
+        options.connect().await
     }
 
+    /// Detects the server family and applies the server's statement timeout.
+    /// The SQL mode is left at the server's default, so the scratch database
+    /// and tenants are read under the same rules.
+    async fn prepare_session(&self, conn: &mut MySqlConnection) -> Result<Flavor, EngineError> {
+        let flavor = Flavor::detect(conn).await?;
+        // MariaDB's max_statement_time covers every statement; MySQL's
+        // max_execution_time only SELECTs, so it is not set there.
+        if let (Some(limit), Flavor::MariaDb) = (self.statement_timeout, flavor) {
+            conn.execute(
+                format!("SET SESSION max_statement_time = {}", limit.as_secs_f64()).as_str(),
+            )
+            .await
+            .map_err(EngineError::db("setting max_statement_time"))?;
+        }
+        Ok(flavor)
+    }
+
+    /// Connects straight to the tenant database (one connection when it
+    /// exists); creates it first when it does not and `create` is set.
     async fn open_database(
         &self,
         database: &str,
@@ -118,27 +120,33 @@ impl MysqlEngine {
         defaults: &DatabaseDefaults,
     ) -> Result<Option<Box<dyn Connection>>, EngineError> {
         check_database_name(database)?;
-        let mut server = self.connect(None).await?;
-        if !self.exists(&mut server, database).await? {
-            if !create {
-                server.close().await.ok();
-                return Ok(None);
-            }
-            server
-                .execute(
-                    format!(
-                        "CREATE DATABASE IF NOT EXISTS {}{}",
-                        quote_ident(database),
-                        defaults.clause()
+        let what = format!("connecting to {database} on server {}", self.server);
+        let mut conn = match self.connect_raw(Some(database)).await {
+            Ok(conn) => conn,
+            Err(e) if is_unknown_database(&e) => {
+                if !create {
+                    return Ok(None);
+                }
+                let mut server = self.connect(None).await?;
+                server
+                    .execute(
+                        format!(
+                            "CREATE DATABASE IF NOT EXISTS {}{}",
+                            quote_ident(database),
+                            defaults.clause()
+                        )
+                        .as_str(),
                     )
-                    .as_str(),
-                )
-                .await
-                .map_err(EngineError::db(format!("creating database {database}")))?;
-        }
-        server.close().await.ok();
-        let mut conn = self.connect(Some(database)).await?;
-        let flavor = Flavor::detect(&mut conn).await?;
+                    .await
+                    .map_err(EngineError::db(format!("creating database {database}")))?;
+                server.close().await.ok();
+                self.connect_raw(Some(database))
+                    .await
+                    .map_err(EngineError::db(what))?
+            }
+            Err(e) => return Err(EngineError::db(what)(e)),
+        };
+        let flavor = self.prepare_session(&mut conn).await?;
         Ok(Some(Box::new(MysqlDatabase {
             conn,
             name: database.to_string(),
@@ -146,6 +154,13 @@ impl MysqlEngine {
             lock_timeout: self.lock_timeout,
         })))
     }
+}
+
+/// Error 1049 (ER_BAD_DB_ERROR): the database does not exist.
+fn is_unknown_database(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+        .is_some_and(|m| m.number() == 1049)
 }
 
 /// A database's default character set and collation, from the blueprint's
