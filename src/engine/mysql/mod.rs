@@ -56,13 +56,20 @@ pub struct MysqlEngine {
 impl MysqlEngine {
     pub fn new(server: &Server) -> Result<Self, EngineError> {
         let url = server.resolved_url().map_err(EngineError::Other)?;
-        let options = MySqlConnectOptions::from_str(&url).map_err(|_| {
-            EngineError::Other(format!(
-                "server {}: not a valid MySQL URL: {}",
-                server.name,
-                env::redact(&url)
-            ))
-        })?;
+        let options = MySqlConnectOptions::from_str(&url)
+            .map_err(|_| {
+                EngineError::Other(format!(
+                    "server {}: not a valid MySQL URL: {}",
+                    server.name,
+                    env::redact(&url)
+                ))
+            })?
+            // `||` means what it means in the user's own client (OR by
+            // default), in the blueprint as in the tenants. The driver's
+            // other session settings stay: NO_ENGINE_SUBSTITUTION (an
+            // unavailable ENGINE fails instead of silently becoming InnoDB),
+            // time_zone '+00:00' and utf8mb4.
+            .pipes_as_concat(false);
         Ok(Self {
             server: server.name.clone(),
             options,
