@@ -279,6 +279,18 @@ cases! {
         destructive: false,
         check: None,
     };
+    foreign_key_cycle_between_new_tables: Case {
+        name: "foreign key cycle between new tables",
+        current: "CREATE TABLE keep (id INT PRIMARY KEY);",
+        seed: "INSERT INTO keep VALUES (1);",
+        desired: "CREATE TABLE keep (id INT PRIMARY KEY);
+                  CREATE TABLE orgs (id INT PRIMARY KEY, owner_id INT,
+                     CONSTRAINT orgs_owner FOREIGN KEY (owner_id) REFERENCES people (id));
+                  CREATE TABLE people (id INT PRIMARY KEY, org_id INT,
+                     CONSTRAINT people_org FOREIGN KEY (org_id) REFERENCES orgs (id));",
+        destructive: false,
+        check: None,
+    };
     tables_created_and_dropped: Case {
         name: "tables created and dropped",
         current: "CREATE TABLE keep (id INT PRIMARY KEY);

@@ -6,7 +6,7 @@
 //! definitions are taken verbatim from the server's own `SHOW CREATE TABLE`
 //! of the declared (scratch) database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::inspect::{
     Flavor, PARTITION_PREFIX, charset_of, column_line, constraint_line, primary_key_line,
@@ -62,6 +62,14 @@ pub(super) fn plan(
     }
 
     let mut phases = Phases::default();
+    let new_tables: BTreeSet<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::CreateTable(t) => Some(t.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut created: BTreeSet<&str> = BTreeSet::new();
     for change in &changes {
         match change {
             Change::DropTrigger(t) => phases.first.push(Step::for_change(
@@ -72,10 +80,10 @@ pub(super) fn plan(
                 change,
                 vec![format!("DROP VIEW {}", quote_ident(&v.name))],
             )),
-            Change::CreateTable(t) => phases.middle.push(Step::for_change(
-                change,
-                vec![ddl(t.definition.as_deref(), "table", &t.name)?],
-            )),
+            Change::CreateTable(t) => {
+                create_table(change, t, &new_tables, &created, &mut phases)?;
+                created.insert(&t.name);
+            }
             Change::DropTable(t) => phases.middle.push(Step::for_change(
                 change,
                 vec![format!("DROP TABLE {}", quote_ident(&t.name))],
@@ -115,6 +123,68 @@ fn ddl(definition: Option<&str>, kind: &str, name: &str) -> Result<String, Engin
     definition
         .map(str::to_string)
         .ok_or_else(|| EngineError::Other(format!("internal: no declared SQL for {kind} {name}")))
+}
+
+/// A new table. Tables come after the tables they reference, except in a
+/// reference cycle: a foreign key to a table not created yet is left out of
+/// the CREATE TABLE and added once every table exists.
+fn create_table(
+    change: &Change,
+    t: &Table,
+    new_tables: &BTreeSet<&str>,
+    created: &BTreeSet<&str>,
+    phases: &mut Phases,
+) -> Result<(), EngineError> {
+    let mut sql = ddl(t.definition.as_deref(), "table", &t.name)?;
+    let mut adds = Vec::new();
+    let mut names = Vec::new();
+    for fk in &t.foreign_keys {
+        let target = fk.referenced_table.as_str();
+        if target == t.name || !new_tables.contains(target) || created.contains(target) {
+            continue;
+        }
+        let name = fk.name.as_deref().unwrap_or_default();
+        let line = constraint_line(&sql, name)
+            .ok_or_else(|| missing(&format!("foreign key {name}"), &t.name))?;
+        sql = remove_element(&sql, &line);
+        adds.push(format!("ADD {line}"));
+        names.push(name);
+    }
+    phases.middle.push(Step::for_change(change, vec![sql]));
+    if !adds.is_empty() {
+        phases.foreign_keys.push(Step {
+            description: format!(
+                "add foreign key {} on {} (reference cycle between new tables)",
+                names.join(", "),
+                t.name
+            ),
+            hazards: Vec::new(),
+            statements: vec![format!(
+                "ALTER TABLE {} {}",
+                quote_ident(&t.name),
+                adds.join(", ")
+            )],
+        });
+    }
+    Ok(())
+}
+
+/// `SHOW CREATE TABLE` text without the element `line` (comma fixed up).
+fn remove_element(ddl: &str, line: &str) -> String {
+    let mut lines: Vec<String> = ddl.lines().map(str::to_string).collect();
+    let Some(i) = lines
+        .iter()
+        .position(|l| l.starts_with("  ") && l.trim().trim_end_matches(',') == line)
+    else {
+        return ddl.to_string();
+    };
+    let was_last = !lines[i].trim_end().ends_with(',');
+    lines.remove(i);
+    if was_last && i > 0 {
+        let previous = lines[i - 1].trim_end().trim_end_matches(',').to_string();
+        lines[i - 1] = previous;
+    }
+    lines.join("\n")
 }
 
 fn missing(what: &str, table: &str) -> EngineError {
@@ -526,6 +596,22 @@ pub(super) fn narrowing(from: &str, to: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::narrowing;
+
+    #[test]
+    fn removes_an_element_of_create_table() {
+        let ddl = "CREATE TABLE `a` (\n  `id` int,\n  `b` int,\n  CONSTRAINT `f` FOREIGN KEY (`b`) REFERENCES `b` (`id`)\n) ENGINE=InnoDB";
+        assert_eq!(
+            super::remove_element(
+                ddl,
+                "CONSTRAINT `f` FOREIGN KEY (`b`) REFERENCES `b` (`id`)"
+            ),
+            "CREATE TABLE `a` (\n  `id` int,\n  `b` int\n) ENGINE=InnoDB"
+        );
+        assert_eq!(
+            super::remove_element(ddl, "`id` int"),
+            "CREATE TABLE `a` (\n  `b` int,\n  CONSTRAINT `f` FOREIGN KEY (`b`) REFERENCES `b` (`id`)\n) ENGINE=InnoDB"
+        );
+    }
 
     #[test]
     fn mysql_narrowings() {

@@ -511,13 +511,21 @@ impl MysqlDatabase {
                     return Err(self.failed(id, &progress, step, statement, e).await);
                 }
                 progress.done += 1;
-                self.update_history(
-                    id,
-                    progress.done,
-                    &format!("in progress: {} of {total} statements", progress.done),
-                    None,
-                )
-                .await?;
+                let recorded = self
+                    .update_history(
+                        id,
+                        progress.done,
+                        &format!("in progress: {} of {total} statements", progress.done),
+                        None,
+                    )
+                    .await;
+                if let Err(e) = recorded {
+                    return Err(EngineError::Other(format!(
+                        "{} of {total} statements were applied, then recording progress failed \
+                         (re-run to continue from the live schema): {e}",
+                        progress.done
+                    )));
+                }
             }
         }
         let after =
