@@ -591,3 +591,45 @@ fn apply_waits_for_the_tenant_lock() {
     holder.join().unwrap();
     fleet.expect(&["reconcile", "--apply"], 0);
 }
+
+/// Several changes to one table are one ALTER TABLE (one rebuild at most),
+/// and hazards say which statements rebuild, drop or may fail.
+#[test]
+fn one_alter_per_table_with_its_hazards() {
+    let Some(url) = server_url() else { return };
+    let fleet = Fleet::new(
+        &url,
+        "oa",
+        "CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(10), b INT, c INT, KEY kb (b));
+         CREATE TABLE quiet (id INT PRIMARY KEY, note VARCHAR(10));",
+        &["t1"],
+    );
+    fleet.expect(&["reconcile", "--apply"], 0);
+    fleet.set_schema(
+        "CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(40) NOT NULL DEFAULT '', b BIGINT, d INT,
+            KEY kb (b, id), UNIQUE KEY ua (a), CONSTRAINT cb CHECK (b > 0)) COMMENT 'wide';
+         CREATE TABLE quiet (id INT PRIMARY KEY, note VARCHAR(10) COMMENT 'just a comment', extra INT);",
+    );
+    let plan = fleet.expect(&["reconcile", "--plan", "--detailed-exitcode"], 2);
+    assert_eq!(plan.matches("ALTER TABLE `t` ").count(), 1, "{plan}");
+    assert_eq!(plan.matches("ALTER TABLE `quiet` ").count(), 1, "{plan}");
+    let t_step = plan
+        .split("alter table ")
+        .find(|s| s.starts_with("t:"))
+        .expect("a step for t");
+    for hazard in ["destructive", "data-dependent", "locking", "index-build"] {
+        assert!(t_step.contains(hazard), "no {hazard} on t:\n{plan}");
+    }
+    let quiet_step = plan
+        .split("alter table ")
+        .find(|s| s.starts_with("quiet:"))
+        .expect("a step for quiet");
+    assert!(
+        !quiet_step.contains("locking") && !quiet_step.contains("destructive"),
+        "a comment and a new nullable column neither rebuild nor destroy:\n{plan}"
+    );
+    let refused = fleet.run(&["reconcile", "--apply"]);
+    assert_ne!(refused.status.code(), Some(0));
+    fleet.expect(&["reconcile", "--apply", "--allow-destructive"], 0);
+    fleet.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
+}
