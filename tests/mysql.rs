@@ -279,6 +279,16 @@ cases! {
         destructive: false,
         check: None,
     };
+    key_columns_widened_under_a_foreign_key: Case {
+        name: "key columns widened under a foreign key",
+        current: "CREATE TABLE p (id INT PRIMARY KEY);
+                  CREATE TABLE c (id INT PRIMARY KEY, pid INT, CONSTRAINT c_p FOREIGN KEY (pid) REFERENCES p (id));",
+        seed: "INSERT INTO p VALUES (1), (2); INSERT INTO c VALUES (1, 1), (2, 2), (3, NULL);",
+        desired: "CREATE TABLE p (id BIGINT PRIMARY KEY);
+                  CREATE TABLE c (id INT PRIMARY KEY, pid BIGINT, CONSTRAINT c_p FOREIGN KEY (pid) REFERENCES p (id));",
+        destructive: false,
+        check: None,
+    };
     foreign_key_cycle_between_new_tables: Case {
         name: "foreign key cycle between new tables",
         current: "CREATE TABLE keep (id INT PRIMARY KEY);",

@@ -62,6 +62,7 @@ pub(super) fn plan(
     }
 
     let mut phases = Phases::default();
+    rebind_foreign_keys(&changes, live, declared, &mut phases)?;
     let new_tables: BTreeSet<&str> = changes
         .iter()
         .filter_map(|c| match c {
@@ -123,6 +124,92 @@ fn ddl(definition: Option<&str>, kind: &str, name: &str) -> Result<String, Engin
     definition
         .map(str::to_string)
         .ok_or_else(|| EngineError::Other(format!("internal: no declared SQL for {kind} {name}")))
+}
+
+/// MySQL refuses to change the type of a column a foreign key uses (on
+/// either side). Foreign keys that stay but touch a column whose type
+/// changes are dropped first and added again at the end.
+fn rebind_foreign_keys(
+    changes: &[Change],
+    live: &SqlSchema,
+    declared: &SqlSchema,
+    phases: &mut Phases,
+) -> Result<(), EngineError> {
+    let retyped: BTreeSet<(&str, &str)> = changes
+        .iter()
+        .flat_map(|c| match c {
+            Change::AlterTable { to, changes, .. } => changes
+                .iter()
+                .filter_map(|tc| match tc {
+                    TableChange::AlterColumn { from, to: col }
+                        if from.data_type != col.data_type =>
+                    {
+                        Some((to.name.as_str(), col.name.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .collect();
+    if retyped.is_empty() {
+        return Ok(());
+    }
+    for to in declared.tables.values() {
+        let Some(from) = live.tables.get(&to.name) else {
+            continue;
+        };
+        let def = to
+            .definition
+            .as_deref()
+            .ok_or_else(|| missing("CREATE TABLE", &to.name))?;
+        for fk in to
+            .foreign_keys
+            .iter()
+            .filter(|fk| from.foreign_keys.contains(fk))
+        {
+            let touches = fk
+                .columns
+                .iter()
+                .any(|c| retyped.contains(&(to.name.as_str(), c.as_str())))
+                || fk
+                    .referenced_columns
+                    .iter()
+                    .any(|c| retyped.contains(&(fk.referenced_table.as_str(), c.as_str())));
+            if !touches {
+                continue;
+            }
+            let name = fk.name.as_deref().unwrap_or_default();
+            let line = constraint_line(def, name)
+                .ok_or_else(|| missing(&format!("foreign key {name}"), &to.name))?;
+            let table = quote_ident(&to.name);
+            phases.first.push(Step {
+                description: format!(
+                    "drop foreign key {name} on {} while its columns change type",
+                    to.name
+                ),
+                hazards: Vec::new(),
+                statements: vec![format!(
+                    "ALTER TABLE {table} DROP FOREIGN KEY {}",
+                    quote_ident(name)
+                )],
+            });
+            phases.foreign_keys.push(Step {
+                description: format!("add foreign key {name} on {} again", to.name),
+                hazards: vec![Hazard::new(
+                    HazardKind::DataDependent,
+                    "add-constraint",
+                    format!(
+                        "adds FOREIGN KEY ({}) → {} again: fails on rows without a match",
+                        fk.columns.join(", "),
+                        fk.referenced_table
+                    ),
+                )],
+                statements: vec![format!("ALTER TABLE {table} ADD {line}")],
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A new table. Tables come after the tables they reference, except in a
