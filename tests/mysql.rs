@@ -643,3 +643,71 @@ fn one_alter_per_table_with_its_hazards() {
     fleet.expect(&["reconcile", "--apply", "--allow-destructive"], 0);
     fleet.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
 }
+
+/// Two applies started together on the same fleet: each tenant is migrated
+/// once, under its lock, and both runs end converged.
+#[test]
+fn concurrent_applies_serialise_per_tenant() {
+    let Some(url) = server_url() else { return };
+    let fleet = Fleet::new(
+        &url,
+        "cc",
+        "CREATE TABLE t (id INT PRIMARY KEY, a INT, KEY ka (a));
+         CREATE VIEW v AS SELECT id FROM t;",
+        &["t1", "t2", "t3"],
+    );
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
+            .arg("--repo")
+            .arg(fleet.root())
+            .args(["reconcile", "--apply"])
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    for out in [&a, &b] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    fleet.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
+    for tenant in ["t1", "t2", "t3"] {
+        let applied = fleet.client.sql(
+            Some(&fleet.database(tenant)),
+            "SELECT COUNT(*) FROM _tenantctl_history WHERE outcome = 'applied'",
+        );
+        assert_eq!(applied, "1", "{tenant} was migrated {applied} times");
+    }
+}
+
+/// A wrong password fails the run without printing it.
+#[test]
+fn connection_errors_never_print_the_password() {
+    let Some(url) = server_url() else { return };
+    let fleet = Fleet::new(&url, "pw", "CREATE TABLE t (id INT PRIMARY KEY);", &["t1"]);
+    let client = mysql_support::Client::from_url(&url);
+    let bad = format!(
+        "mysql://{}:n0t-the-s3cret@{}",
+        client.user(),
+        client.host_port()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
+        .arg("--repo")
+        .arg(fleet.root())
+        .args(["reconcile", "--plan"])
+        .env("TENANTCTL_TEST_MYSQL_URL", &bad)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("Access denied"), "{text}");
+    assert!(!text.contains("n0t-the-s3cret"), "{text}");
+}

@@ -46,6 +46,15 @@ impl Client {
         }
     }
 
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// `host:port`.
+    pub fn host_port(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
     fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         c.arg("-h")
