@@ -79,6 +79,12 @@ impl MysqlEngine {
         })
     }
 
+    /// The server family, known after the first connection (MariaDB's
+    /// spellings until then, which MySQL ≥ 8.0.19 accepts too).
+    fn flavor(&self) -> Flavor {
+        self.flavor.get().copied().unwrap_or(Flavor::MariaDb)
+    }
+
     /// A connection to `database`, or to the server when `None`.
     async fn connect(&self, database: Option<&str>) -> Result<MySqlConnection, EngineError> {
         let what = match database {
@@ -105,7 +111,15 @@ impl MysqlEngine {
     /// The SQL mode is left at the server's default, so the scratch database
     /// and tenants are read under the same rules.
     async fn prepare_session(&self, conn: &mut MySqlConnection) -> Result<Flavor, EngineError> {
-        let flavor = Flavor::detect(conn).await?;
+        // One server, one family: asked once per engine, not per tenant.
+        let flavor = match self.flavor.get() {
+            Some(f) => *f,
+            None => {
+                let f = Flavor::detect(conn).await?;
+                let _ = self.flavor.set(f);
+                f
+            }
+        };
         // MariaDB's max_statement_time covers every statement; MySQL's
         // max_execution_time only SELECTs, so it is not set there.
         if let (Some(limit), Flavor::MariaDb) = (self.statement_timeout, flavor) {
@@ -321,8 +335,7 @@ impl Engine for MysqlEngine {
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
         match (live, declared) {
             (Schema::Sql(live), Schema::Sql(declared)) => {
-                let flavor = self.flavor.get().copied().unwrap_or(Flavor::MariaDb);
-                migrate::plan(live, declared, flavor)
+                migrate::plan(live, declared, self.flavor())
             }
             _ => Err(EngineError::Other("mysql plans SQL schemas only".into())),
         }
@@ -356,9 +369,7 @@ impl MysqlEngine {
                 });
             }
         }
-        let flavor = Flavor::detect(&mut conn).await?;
-        let _ = self.flavor.set(flavor);
-        let schema = inspect::inspect(&mut conn, scratch, flavor, true).await;
+        let schema = inspect::inspect(&mut conn, scratch, self.flavor(), true).await;
         conn.close().await.ok();
         schema
     }
