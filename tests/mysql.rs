@@ -310,9 +310,13 @@ cases! {
         seed: "INSERT INTO keep VALUES (1), (2), (3); INSERT INTO old_parent VALUES (1); INSERT INTO old_child VALUES (1, 1);",
         desired: "CREATE TABLE keep (id INT PRIMARY KEY);
                   CREATE TABLE new_child (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES new_parent (id));
-                  CREATE TABLE new_parent (id INT PRIMARY KEY, k INT, FOREIGN KEY (k) REFERENCES keep (id));",
+                  CREATE TABLE new_parent (id INT PRIMARY KEY, k INT, FOREIGN KEY (k) REFERENCES keep (id));
+                  CREATE TABLE counters (id INT AUTO_INCREMENT PRIMARY KEY) AUTO_INCREMENT = 1000;",
         destructive: true,
-        check: None,
+        check: Some((
+            "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'counters'",
+            "1000",
+        )),
     };
 }
 

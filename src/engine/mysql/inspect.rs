@@ -79,7 +79,8 @@ pub(super) async fn inspect(
                 table.name
             )))?;
             let ddl: String = text(&row, 1)?;
-            let ddl = strip_auto_increment_counter(&ddl);
+            // Kept as the server prints it: the scratch tables are empty, so an
+            // `AUTO_INCREMENT=N` here is the blueprint's declared first value.
             for index in &mut table.indexes {
                 index.definition = index_line(&ddl, &index.name);
             }
@@ -620,29 +621,6 @@ async fn read_triggers(
     Ok(())
 }
 
-/// `SHOW CREATE TABLE` without the ` AUTO_INCREMENT=N` counter, which is
-/// data, not schema.
-fn strip_auto_increment_counter(ddl: &str) -> String {
-    let Some(close) = ddl.rfind("\n)") else {
-        return ddl.to_string();
-    };
-    let (body, options) = ddl.split_at(close);
-    let mut out = String::with_capacity(options.len());
-    let words = options.split(' ');
-    let mut first = true;
-    for w in words {
-        if w.starts_with("AUTO_INCREMENT=") {
-            continue;
-        }
-        if !first {
-            out.push(' ');
-        }
-        first = false;
-        out.push_str(w);
-    }
-    format!("{body}{out}")
-}
-
 /// The element lines of a `SHOW CREATE TABLE` body (columns, keys,
 /// constraints), without indentation or trailing comma.
 pub(super) fn elements(ddl: &str) -> impl Iterator<Item = &str> {
@@ -779,10 +757,6 @@ mod tests {
         assert_eq!(
             constraint_line(ddl, "ck").unwrap(),
             "CONSTRAINT `ck` CHECK (`id` < 100)"
-        );
-        assert!(!strip_auto_increment_counter(ddl).contains("AUTO_INCREMENT=5"));
-        assert!(
-            strip_auto_increment_counter(ddl).ends_with(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
         );
     }
 }
