@@ -308,7 +308,8 @@ cases! {
                   CREATE TABLE old_child (id INT PRIMARY KEY, pid INT,
                      FOREIGN KEY (pid) REFERENCES old_parent (id));",
         seed: "INSERT INTO keep VALUES (1), (2), (3); INSERT INTO old_parent VALUES (1); INSERT INTO old_child VALUES (1, 1);",
-        desired: "CREATE TABLE keep (id INT PRIMARY KEY);
+        desired: "CREATE TABLE keep (id INT PRIMARY KEY, code INT, UNIQUE KEY code (code));
+                  CREATE TABLE by_code (id INT PRIMARY KEY, code INT, FOREIGN KEY (code) REFERENCES keep (code));
                   CREATE TABLE new_child (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES new_parent (id));
                   CREATE TABLE new_parent (id INT PRIMARY KEY, k INT, FOREIGN KEY (k) REFERENCES keep (id));
                   CREATE TABLE counters (id INT AUTO_INCREMENT PRIMARY KEY) AUTO_INCREMENT = 1000;",

@@ -71,6 +71,15 @@ pub(super) fn plan(
         })
         .collect();
     let mut created: BTreeSet<&str> = BTreeSet::new();
+    // Tables altered by this plan: a new table's key to one waits for the ALTER.
+    let altered: BTreeSet<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::AlterTable { to, .. } => Some(to.name.as_str()),
+            _ => None,
+        })
+        .chain(index_changes.keys().copied())
+        .collect();
     for change in &changes {
         match change {
             Change::DropTrigger(t) => phases.first.push(Step::for_change(
@@ -82,7 +91,11 @@ pub(super) fn plan(
                 vec![format!("DROP VIEW {}", quote_ident(&v.name))],
             )),
             Change::CreateTable(t) => {
-                create_table(change, t, &new_tables, &created, &mut phases)?;
+                let later = |target: &str| {
+                    (new_tables.contains(target) && !created.contains(target))
+                        || altered.contains(target)
+                };
+                create_table(change, t, &later, &mut phases)?;
                 created.insert(&t.name);
             }
             Change::DropTable(t) => phases.middle.push(Step::for_change(
@@ -212,14 +225,14 @@ fn rebind_foreign_keys(
     Ok(())
 }
 
-/// A new table. Tables come after the tables they reference, except in a
-/// reference cycle: a foreign key to a table not created yet is left out of
-/// the CREATE TABLE and added once every table exists.
+/// A new table. Tables come after the tables they reference, but a foreign
+/// key to a table that is not ready yet (`later`: created further on, in a
+/// reference cycle, or altered by this plan, perhaps adding the referenced
+/// column) is left out of the CREATE TABLE and added once every table is in shape.
 fn create_table(
     change: &Change,
     t: &Table,
-    new_tables: &BTreeSet<&str>,
-    created: &BTreeSet<&str>,
+    later: &dyn Fn(&str) -> bool,
     phases: &mut Phases,
 ) -> Result<(), EngineError> {
     let mut sql = ddl(t.definition.as_deref(), "table", &t.name)?;
@@ -227,7 +240,7 @@ fn create_table(
     let mut names = Vec::new();
     for fk in &t.foreign_keys {
         let target = fk.referenced_table.as_str();
-        if target == t.name || !new_tables.contains(target) || created.contains(target) {
+        if target == t.name || !later(target) {
             continue;
         }
         let name = fk.name.as_deref().unwrap_or_default();
@@ -241,7 +254,7 @@ fn create_table(
     if !adds.is_empty() {
         phases.foreign_keys.push(Step {
             description: format!(
-                "add foreign key {} on {} (reference cycle between new tables)",
+                "add foreign key {} on new table {}",
                 names.join(", "),
                 t.name
             ),
