@@ -643,6 +643,10 @@ fn one_alter_per_table_with_its_hazards() {
         !quiet_step.contains("locking") && !quiet_step.contains("destructive"),
         "a comment and a new nullable column neither rebuild nor destroy:\n{plan}"
     );
+    assert!(
+        !plan.contains("convert-charset") && !plan.contains("converts note"),
+        "{plan}"
+    );
     let refused = fleet.run(&["reconcile", "--apply"]);
     assert_ne!(refused.status.code(), Some(0));
     fleet.expect(&["reconcile", "--apply", "--allow-destructive"], 0);

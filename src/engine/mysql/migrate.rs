@@ -10,11 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::inspect::{
     Flavor, PARTITION_PREFIX, charset_of, column_line, constraint_line, primary_key_line,
+    table_collation,
 };
 use super::{quote_ident, quote_literal};
 use crate::diff::{self, Change, Hazard, HazardKind, TableChange};
 use crate::engine::EngineError;
-use crate::model::sql::{Index, SqlSchema, Table};
+use crate::model::sql::{Column, Index, SqlSchema, Table};
 use crate::plan::Step;
 
 /// Steps by phase: run in this order.
@@ -570,6 +571,31 @@ fn alter_table(
         for c in &idx.create {
             for h in c.hazards() {
                 step.add_hazard(h);
+            }
+        }
+        // A column moving to another character set converts every value;
+        // strict mode rejects characters the new set lacks.
+        let charset = |t: &Table, c: &Column| {
+            c.collation
+                .as_deref()
+                .or_else(|| table_collation(t))
+                .map(|co| charset_of(co).to_string())
+        };
+        for c in changes {
+            if let TableChange::AlterColumn { from: old, to: new } = c
+                && old.data_type == new.data_type
+                && charset(from, old).is_some()
+                && charset(from, old) != charset(to, new)
+            {
+                step.add_hazard(Hazard::new(
+                    HazardKind::DataDependent,
+                    "convert-charset",
+                    format!(
+                        "converts {} to {}: fails on characters it cannot hold",
+                        new.name,
+                        charset(to, new).unwrap_or_default()
+                    ),
+                ));
             }
         }
         for c in changes {
