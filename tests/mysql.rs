@@ -720,3 +720,43 @@ fn connection_errors_never_print_the_password() {
     assert!(text.contains("Access denied"), "{text}");
     assert!(!text.contains("n0t-the-s3cret"), "{text}");
 }
+
+/// `statement_timeout` bounds each statement (MariaDB's max_statement_time):
+/// a long table copy is stopped, reported, and a re-run without the limit converges.
+#[test]
+fn statement_timeout_stops_a_long_statement() {
+    let Some(url) = server_url() else { return };
+    let client = mysql_support::Client::from_url(&url);
+    if !client.sql(None, "SELECT VERSION()").contains("MariaDB") {
+        eprintln!("skipped: statement_timeout is only applied on MariaDB");
+        return;
+    }
+    let fleet = Fleet::new(
+        &url,
+        "st",
+        "CREATE TABLE big (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(100));",
+        &["t1"],
+    );
+    let db = fleet.database("t1");
+    fleet.expect(&["reconcile", "--apply"], 0);
+    let mut seed = String::from("INSERT INTO big (pad) VALUES (REPEAT('x', 90));");
+    for _ in 0..17 {
+        seed.push_str("INSERT INTO big (pad) SELECT pad FROM big;");
+    }
+    fleet.client.sql(Some(&db), &seed);
+    fleet.set_schema("CREATE TABLE big (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, pad TEXT);");
+    let config = |limit: &str| {
+        format!(
+            "servers:\n  my:\n    engine: mysql\n    url: \"${{TENANTCTL_TEST_MYSQL_URL}}\"\n{limit}"
+        )
+    };
+    fleet.write("tenantctl.yaml", &config("    statement_timeout: 20ms\n"));
+    let out = fleet.run(&["reconcile", "--apply"]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("max_statement_time"), "{text}");
+    fleet.write("tenantctl.yaml", &config(""));
+    fleet.expect(&["reconcile", "--apply"], 0);
+    fleet.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
+}
