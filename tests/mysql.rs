@@ -409,8 +409,13 @@ fn charset_and_collation_from_the_blueprint() {
     fleet.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
 
     fleet.set_blueprint_meta("options:\n  charset: \"utf8mb4; DROP DATABASE x\"\n");
-    let out = fleet.expect(&["reconcile", "--plan"], 1);
-    assert!(out.contains("not a character set"), "{out}");
+    let out = fleet.expect(&["validate"], 1);
+    let place = format!("blueprints/{}/blueprint.yaml:4:12", fleet.blueprint);
+    assert!(
+        out.contains(&place) && out.contains("not a character set"),
+        "{out}"
+    );
+    fleet.expect(&["reconcile", "--plan"], 1);
 }
 
 /// A statement the server rejects is reported at its place in schema.sql.

@@ -144,6 +144,15 @@ pub trait Connection: Send {
     async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError>;
 }
 
+/// Checks one `options:` entry of a blueprint of `engine` offline (for
+/// `tenantctl validate`); the error says what is wrong.
+pub fn check_blueprint_option(engine: EngineKind, key: &str, value: &str) -> Result<(), String> {
+    match engine {
+        EngineKind::Mysql => mysql::check_option(key, value),
+        _ => Ok(()),
+    }
+}
+
 /// The engine serving `server`.
 pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
     match server.engine {

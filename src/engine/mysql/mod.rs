@@ -200,21 +200,11 @@ impl DatabaseDefaults {
     ) -> Result<Self, EngineError> {
         let mut defaults = DatabaseDefaults::default();
         for (key, value) in options {
-            let valid =
-                !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                return Err(EngineError::Other(format!(
-                    "blueprint {blueprint}: option {key}: {value:?} is not a character set or collation name"
-                )));
-            }
+            check_option(key, value)
+                .map_err(|e| EngineError::Other(format!("blueprint {blueprint}: {e}")))?;
             match key.as_str() {
                 "charset" => defaults.charset = Some(value.to_lowercase()),
-                "collation" => defaults.collation = Some(value.to_lowercase()),
-                other => {
-                    return Err(EngineError::Other(format!(
-                        "blueprint {blueprint}: unknown mysql option {other:?} (known: charset, collation)"
-                    )));
-                }
+                _ => defaults.collation = Some(value.to_lowercase()),
             }
         }
         Ok(defaults)
@@ -236,6 +226,23 @@ impl DatabaseDefaults {
         }
         out
     }
+}
+
+/// Checks one `options:` entry of a MySQL blueprint: `charset` or
+/// `collation`, with a name made of letters, digits and `_`.
+pub(crate) fn check_option(key: &str, value: &str) -> Result<(), String> {
+    if !matches!(key, "charset" | "collation") {
+        return Err(format!(
+            "unknown mysql option {key:?} (known: charset, collation)"
+        ));
+    }
+    let valid = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "option {key}: {value:?} is not a character set or collation name"
+        ));
+    }
+    Ok(())
 }
 
 fn check_database_name(name: &str) -> Result<(), EngineError> {
