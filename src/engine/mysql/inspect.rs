@@ -499,8 +499,18 @@ async fn read_checks(
 /// MySQL 8 wraps check clauses in parentheses, MariaDB does not.
 fn normalize_check(clause: &str) -> String {
     let e = normalize_expr(clause, SqlDialect::Mysql);
+    let parses = |text: &str| {
+        sqlparser::parser::Parser::new(&sqlparser::dialect::MySqlDialect {})
+            .try_with_sql(text)
+            .and_then(|mut p| {
+                let expr = p.parse_expr()?;
+                p.expect_token(&sqlparser::tokenizer::Token::EOF)?;
+                Ok(expr)
+            })
+            .is_ok()
+    };
     match e.strip_prefix('(').and_then(|s| s.strip_suffix(')')) {
-        Some(inner) if normalize_expr(inner, SqlDialect::Mysql) == inner => inner.to_string(),
+        Some(inner) if parses(inner) => normalize_expr(inner, SqlDialect::Mysql),
         _ => e,
     }
 }
@@ -741,8 +751,9 @@ mod tests {
         assert_eq!(normalize_check("(`b` > 0)"), normalize_check("`b` > 0"));
         assert_eq!(
             normalize_check("(a > 0) and (b > 0)"),
-            normalize_check("(a > 0) and (b > 0)")
+            normalize_check("((a > 0) and (b > 0))")
         );
+        assert!(normalize_check("(a > 0) and (b > 0)").starts_with("(a > 0)"));
     }
 
     #[test]
