@@ -148,6 +148,12 @@ impl TableChange {
                 if from.comment != to.comment {
                     what.push("comment".into());
                 }
+                if from.on_update != to.on_update {
+                    what.push(match &to.on_update {
+                        Some(u) => format!("on update {u}"),
+                        None => "drop on update".into(),
+                    });
+                }
                 format!("alter column {} ({})", to.name, what.join(", "))
             }
             TableChange::SetPrimaryKey { to, .. } => match to {

@@ -5,6 +5,7 @@
 //! Everything engine-specific — catalog queries, quoting, what ALTER can do
 //! in place, locks, transactions — stays inside the engine's module.
 
+pub mod mysql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -111,6 +112,19 @@ pub trait Engine: Send + Sync {
         create: bool,
     ) -> Result<Option<Box<dyn Connection>>, EngineError>;
 
+    /// Opens (and, with `create`, creates) the database of a tenant for
+    /// `blueprint`, so engines can create it with the blueprint's options
+    /// (e.g. MySQL's default charset). By default the same as [`Engine::open`].
+    async fn open_for(
+        &self,
+        blueprint: &Blueprint,
+        database: &str,
+        create: bool,
+    ) -> Result<Option<Box<dyn Connection>>, EngineError> {
+        let _ = blueprint;
+        self.open(database, create).await
+    }
+
     /// The ordered steps that turn `live` into `declared`.
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError>;
 }
@@ -134,10 +148,20 @@ pub trait Connection: Send {
     async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError>;
 }
 
+/// Checks one `options:` entry of a blueprint of `engine` offline (for
+/// `tenantctl validate`); the error says what is wrong.
+pub fn check_blueprint_option(engine: EngineKind, key: &str, value: &str) -> Result<(), String> {
+    match engine {
+        EngineKind::Mysql => mysql::check_option(key, value),
+        _ => Ok(()),
+    }
+}
+
 /// The engine serving `server`.
 pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
     match server.engine {
         EngineKind::Sqlite => Ok(Arc::new(sqlite::SqliteEngine::new(server)?)),
+        EngineKind::Mysql => Ok(Arc::new(mysql::MysqlEngine::new(server)?)),
         other => Err(EngineError::Unsupported(other)),
     }
 }

@@ -62,6 +62,10 @@ pub struct Column {
     pub generated: Option<Generated>,
     pub collation: Option<String>,
     pub comment: Option<String>,
+    /// Expression assigned on every update of the row (MySQL's
+    /// `ON UPDATE CURRENT_TIMESTAMP`); `None` for engines without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_update: Option<String>,
 }
 
 /// A generated (computed) column.
@@ -89,6 +93,10 @@ pub struct CheckConstraint {
     pub name: Option<String>,
     /// Canonical boolean expression.
     pub expression: String,
+    /// The column a column-level check is part of, where the engine keeps
+    /// the two kinds apart (MariaDB); `None` for a table-level check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -277,7 +277,7 @@ async fn apply_target(
 ) -> Result<(), String> {
     let allow_destructive = options.allow_destructive || target.blueprint.allow_destructive;
     let mut conn: Box<dyn Connection> = engine
-        .open(&target.database.database, true)
+        .open_for(target.blueprint, &target.database.database, true)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the database could not be created")?;

@@ -68,6 +68,8 @@ struct BlueprintFile {
     naming: Option<Spanned<String>>,
     #[serde(default)]
     policy: PolicyFile,
+    #[serde(default)]
+    options: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -314,6 +316,11 @@ pub(super) fn load_blueprints(
             }
             None => DEFAULT_NAMING.to_string(),
         };
+        for (key, value) in &meta.options {
+            if let Err(e) = crate::engine::check_blueprint_option(engine, key, value) {
+                diags.push(diag(&meta_path, position(value), e));
+            }
+        }
         let schema_path = bp_dir.join(engine.schema_file());
         let Some(schema) = read(source, &schema_path, diags) else {
             diags.push(Diagnostic::file(
@@ -336,6 +343,11 @@ pub(super) fn load_blueprints(
                 description: meta.description,
                 naming,
                 allow_destructive: meta.policy.allow_destructive,
+                options: meta
+                    .options
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect(),
                 schema_path,
                 source: schema,
                 meta_source: meta_text,
@@ -404,6 +416,7 @@ pub(super) fn load_tenants(
     tenants
 }
 
+#[allow(clippy::ptr_arg)]
 fn resolve_tenant(
     file: &Path,
     entry: TenantEntry,

@@ -88,6 +88,9 @@ pub struct Blueprint {
     pub naming: String,
     /// Blueprint policy: apply destructive changes without `--allow-destructive`.
     pub allow_destructive: bool,
+    /// Engine-specific options from `blueprint.yaml` (`options:`), e.g.
+    /// MySQL's `charset` and `collation`; each engine checks its own.
+    pub options: BTreeMap<String, String>,
     /// Path of the schema file, relative to the repository root.
     pub schema_path: PathBuf,
     /// The schema file's contents.

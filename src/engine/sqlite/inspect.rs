@@ -289,6 +289,7 @@ fn apply_table_sql(table: &mut Table, sql: &str) {
                 ColumnOption::Check(check) => table.checks.push(CheckConstraint {
                     name: opt.name.as_ref().map(|n| n.value.clone()),
                     expression: normalize_expr(&check.expr.to_string(), d),
+                    ..Default::default()
                 }),
                 ColumnOption::Collation(name) => {
                     c.collation = Some(name.to_string().to_uppercase())
@@ -323,6 +324,7 @@ fn apply_table_sql(table: &mut Table, sql: &str) {
             table.checks.push(CheckConstraint {
                 name: check.name.as_ref().map(|n| n.value.clone()),
                 expression: normalize_expr(&check.expr.to_string(), d),
+                ..Default::default()
             });
         }
     }

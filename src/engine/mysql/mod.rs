@@ -1,0 +1,700 @@
+//! MySQL and MariaDB: one database per tenant database on the server. The
+//! declared model is built by running the blueprint in a scratch database
+//! (`_tenantctl_scratch_*`, dropped afterwards) and reading it back exactly
+//! as tenants are read. MySQL commits every DDL statement implicitly, so an
+//! apply cannot be all or nothing: it holds `GET_LOCK` on the tenant
+//! database, records its progress statement by statement in
+//! `_tenantctl_history`, and a re-run plans again from the live state, so an
+//! interrupted migration converges on the next run.
+
+mod inspect;
+mod migrate;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::{ConnectOptions, Connection as _, Executor, MySqlConnection, Row};
+
+use super::{
+    Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, MigrateOutcome, Planner,
+    RESERVED_PREFIX,
+};
+use crate::model::{EngineKind, Schema};
+use crate::plan::Step;
+use crate::repo::{Blueprint, Server, env};
+use inspect::Flavor;
+
+/// Quotes a MySQL identifier with backquotes, doubling embedded ones.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// Quotes a MySQL string literal; backslashes are escaped too, because
+/// MySQL treats them as escapes unless `NO_BACKSLASH_ESCAPES` is set.
+pub(crate) fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// The longest database name MySQL accepts.
+const MAX_DATABASE_LEN: usize = 64;
+
+/// A MySQL or MariaDB server.
+pub struct MysqlEngine {
+    server: String,
+    options: MySqlConnectOptions,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+    /// The server family, known once a declared model was built.
+    flavor: OnceLock<Flavor>,
+}
+
+impl MysqlEngine {
+    pub fn new(server: &Server) -> Result<Self, EngineError> {
+        let url = server.resolved_url().map_err(EngineError::Other)?;
+        let options = MySqlConnectOptions::from_str(&url)
+            .map_err(|_| {
+                EngineError::Other(format!(
+                    "server {}: not a valid MySQL URL: {}",
+                    server.name,
+                    env::redact(&url)
+                ))
+            })?
+            // `||` means what it means in the user's own client (OR by
+            // default), in the blueprint as in the tenants. The driver's
+            // other session settings stay: NO_ENGINE_SUBSTITUTION (an
+            // unavailable ENGINE fails instead of silently becoming InnoDB),
+            // time_zone '+00:00' and utf8mb4.
+            .pipes_as_concat(false);
+        Ok(Self {
+            server: server.name.clone(),
+            options,
+            lock_timeout: server.lock_timeout,
+            statement_timeout: server.statement_timeout,
+            flavor: OnceLock::new(),
+        })
+    }
+
+    /// The server family, known after the first connection (MariaDB's
+    /// spellings until then, which MySQL ≥ 8.0.19 accepts too).
+    fn flavor(&self) -> Flavor {
+        self.flavor.get().copied().unwrap_or(Flavor::MariaDb)
+    }
+
+    /// A connection to `database`, or to the server when `None`.
+    async fn connect(&self, database: Option<&str>) -> Result<MySqlConnection, EngineError> {
+        let what = match database {
+            Some(db) => format!("connecting to {db} on server {}", self.server),
+            None => format!("connecting to server {}", self.server),
+        };
+        let mut conn = self
+            .connect_raw(database)
+            .await
+            .map_err(EngineError::db(what))?;
+        self.prepare_session(&mut conn).await?;
+        Ok(conn)
+    }
+
+    async fn connect_raw(&self, database: Option<&str>) -> Result<MySqlConnection, sqlx::Error> {
+        let mut options = self.options.clone();
+        if let Some(db) = database {
+            options = options.database(db);
+        }
+        options.connect().await
+    }
+
+    /// Detects the server family and applies the server's statement timeout.
+    /// The SQL mode is left at the server's default, so the scratch database
+    /// and tenants are read under the same rules.
+    async fn prepare_session(&self, conn: &mut MySqlConnection) -> Result<Flavor, EngineError> {
+        // One server, one family: asked once per engine, not per tenant.
+        let flavor = match self.flavor.get() {
+            Some(f) => *f,
+            None => {
+                let f = Flavor::detect(conn).await?;
+                let _ = self.flavor.set(f);
+                f
+            }
+        };
+        // MariaDB's max_statement_time covers every statement; MySQL's
+        // max_execution_time only SELECTs, so it is not set there.
+        if let (Some(limit), Flavor::MariaDb) = (self.statement_timeout, flavor) {
+            conn.execute(
+                format!("SET SESSION max_statement_time = {}", limit.as_secs_f64()).as_str(),
+            )
+            .await
+            .map_err(EngineError::db("setting max_statement_time"))?;
+        }
+        Ok(flavor)
+    }
+
+    /// Connects straight to the tenant database (one connection when it
+    /// exists); creates it first when it does not and `create` is set.
+    async fn open_database(
+        &self,
+        database: &str,
+        create: bool,
+        defaults: &DatabaseDefaults,
+    ) -> Result<Option<Box<dyn Connection>>, EngineError> {
+        check_database_name(database)?;
+        let what = format!("connecting to {database} on server {}", self.server);
+        let mut conn = match self.connect_raw(Some(database)).await {
+            Ok(conn) => conn,
+            Err(e) if is_unknown_database(&e) => {
+                if !create {
+                    return Ok(None);
+                }
+                let mut server = self.connect(None).await?;
+                server
+                    .execute(
+                        format!(
+                            "CREATE DATABASE IF NOT EXISTS {}{}",
+                            quote_ident(database),
+                            defaults.clause()
+                        )
+                        .as_str(),
+                    )
+                    .await
+                    .map_err(EngineError::db(format!("creating database {database}")))?;
+                server.close().await.ok();
+                self.connect_raw(Some(database))
+                    .await
+                    .map_err(EngineError::db(what))?
+            }
+            Err(e) => return Err(EngineError::db(what)(e)),
+        };
+        let flavor = self.prepare_session(&mut conn).await?;
+        Ok(Some(Box::new(MysqlDatabase {
+            conn,
+            name: database.to_string(),
+            flavor,
+            lock_timeout: self.lock_timeout,
+        })))
+    }
+}
+
+/// Error 1049 (ER_BAD_DB_ERROR): the database does not exist.
+fn is_unknown_database(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+        .is_some_and(|m| m.number() == 1049)
+}
+
+/// A database's default character set and collation, from the blueprint's
+/// `options: {charset, collation}`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct DatabaseDefaults {
+    charset: Option<String>,
+    collation: Option<String>,
+}
+
+impl DatabaseDefaults {
+    /// Reads and checks the options of a MySQL blueprint.
+    pub(crate) fn from_options(
+        blueprint: &str,
+        options: &BTreeMap<String, String>,
+    ) -> Result<Self, EngineError> {
+        let mut defaults = DatabaseDefaults::default();
+        for (key, value) in options {
+            check_option(key, value)
+                .map_err(|e| EngineError::Other(format!("blueprint {blueprint}: {e}")))?;
+            match key.as_str() {
+                "charset" => defaults.charset = Some(value.to_lowercase()),
+                _ => defaults.collation = Some(value.to_lowercase()),
+            }
+        }
+        Ok(defaults)
+    }
+
+    /// ` CHARACTER SET x COLLATE y`, or nothing for the server's defaults.
+    fn clause(&self) -> String {
+        let charset = self.charset.clone().or_else(|| {
+            self.collation
+                .as_deref()
+                .map(|c| inspect::charset_of(c).to_string())
+        });
+        let mut out = String::new();
+        if let Some(cs) = charset {
+            out.push_str(&format!(" CHARACTER SET {cs}"));
+        }
+        if let Some(co) = &self.collation {
+            out.push_str(&format!(" COLLATE {co}"));
+        }
+        out
+    }
+}
+
+/// Checks one `options:` entry of a MySQL blueprint: `charset` or
+/// `collation`, with a name made of letters, digits and `_`.
+pub(crate) fn check_option(key: &str, value: &str) -> Result<(), String> {
+    if !matches!(key, "charset" | "collation") {
+        return Err(format!(
+            "unknown mysql option {key:?} (known: charset, collation)"
+        ));
+    }
+    let valid = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "option {key}: {value:?} is not a character set or collation name"
+        ));
+    }
+    Ok(())
+}
+
+fn check_database_name(name: &str) -> Result<(), EngineError> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_DATABASE_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(EngineError::Other(format!(
+            "{name:?} is not a valid MySQL database name for tenantctl (^[a-z0-9_]{{1,64}}$)"
+        )))
+    }
+}
+
+#[async_trait]
+impl Engine for MysqlEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Mysql
+    }
+
+    async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
+        let defaults = DatabaseDefaults::from_options(&blueprint.name, &blueprint.options)?;
+        let suffix: String = {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            let seed = format!("{}:{}:{nanos}", blueprint.name, std::process::id());
+            hex::encode(&Sha256::digest(seed.as_bytes())[..6])
+        };
+        // `_tenantctl_scratch_{blueprint}_{12 hex}`: at most 62 characters.
+        let scratch = format!("{RESERVED_PREFIX}scratch_{}_{suffix}", blueprint.name);
+        let mut server = self.connect(None).await?;
+        server
+            .execute(
+                format!(
+                    "CREATE DATABASE {}{}",
+                    quote_ident(&scratch),
+                    defaults.clause()
+                )
+                .as_str(),
+            )
+            .await
+            .map_err(EngineError::db("creating a scratch database"))?;
+        let result = self.build_in(&scratch, blueprint).await;
+        // Dropped whatever happened while building.
+        let dropped = server
+            .execute(format!("DROP DATABASE IF EXISTS {}", quote_ident(&scratch)).as_str())
+            .await;
+        server.close().await.ok();
+        let schema = result?;
+        dropped.map_err(EngineError::db(format!(
+            "dropping the scratch database {scratch}"
+        )))?;
+        Ok(Schema::Sql(schema))
+    }
+
+    async fn list_databases(&self) -> Result<Vec<String>, EngineError> {
+        let mut conn = self.connect(None).await?;
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA \
+             WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') \
+             ORDER BY SCHEMA_NAME",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(EngineError::db("listing databases"))?;
+        conn.close().await.ok();
+        Ok(names
+            .into_iter()
+            .filter(|n| !n.starts_with(RESERVED_PREFIX))
+            .collect())
+    }
+
+    async fn open(
+        &self,
+        database: &str,
+        create: bool,
+    ) -> Result<Option<Box<dyn Connection>>, EngineError> {
+        self.open_database(database, create, &DatabaseDefaults::default())
+            .await
+    }
+
+    async fn open_for(
+        &self,
+        blueprint: &Blueprint,
+        database: &str,
+        create: bool,
+    ) -> Result<Option<Box<dyn Connection>>, EngineError> {
+        let defaults = DatabaseDefaults::from_options(&blueprint.name, &blueprint.options)?;
+        self.open_database(database, create, &defaults).await
+    }
+
+    fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
+        match (live, declared) {
+            (Schema::Sql(live), Schema::Sql(declared)) => {
+                migrate::plan(live, declared, self.flavor())
+            }
+            _ => Err(EngineError::Other("mysql plans SQL schemas only".into())),
+        }
+    }
+}
+
+impl MysqlEngine {
+    /// Runs the blueprint in the scratch database and reads it back.
+    async fn build_in(
+        &self,
+        scratch: &str,
+        blueprint: &Blueprint,
+    ) -> Result<crate::model::SqlSchema, EngineError> {
+        let mut conn = self.connect(Some(scratch)).await?;
+        // Tables may reference tables declared further down the file.
+        conn.execute("SET SESSION foreign_key_checks = 0")
+            .await
+            .map_err(EngineError::db("preparing the scratch database"))?;
+        for statement in &blueprint.statements {
+            if let Err(e) = conn.execute(statement.text.as_str()).await {
+                conn.close().await.ok();
+                return Err(EngineError::Blueprint {
+                    file: blueprint.schema_path.display().to_string(),
+                    line: statement.position.line,
+                    column: statement.position.column,
+                    message: format!(
+                        "the MySQL server rejected this {}: {}",
+                        statement.kind,
+                        driver_message(&e)
+                    ),
+                });
+            }
+        }
+        let schema = inspect::inspect(&mut conn, scratch, self.flavor(), true).await;
+        conn.close().await.ok();
+        schema
+    }
+}
+
+/// One open tenant database.
+struct MysqlDatabase {
+    conn: MySqlConnection,
+    name: String,
+    flavor: Flavor,
+    lock_timeout: Duration,
+}
+
+/// Progress of one apply, for an honest report when it stops half-way.
+struct Progress {
+    done: usize,
+    total: usize,
+}
+
+impl MysqlDatabase {
+    /// The GET_LOCK name of this database (MySQL limits lock names to 64 characters).
+    fn lock_name(&self) -> String {
+        let name = format!("tenantctl.{}", self.name);
+        if name.len() <= 64 {
+            name
+        } else {
+            format!(
+                "tenantctl.{}",
+                hex::encode(&Sha256::digest(self.name.as_bytes())[..16])
+            )
+        }
+    }
+
+    async fn lock(&mut self) -> Result<(), EngineError> {
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+            .bind(self.lock_name())
+            .bind(self.lock_timeout.as_secs_f64().ceil() as i64)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(EngineError::db(format!("locking {}", self.name)))?;
+        match got {
+            Some(1) => Ok(()),
+            _ => Err(EngineError::LockTimeout {
+                database: self.name.clone(),
+                waited: self.lock_timeout,
+            }),
+        }
+    }
+
+    async fn unlock(&mut self) -> Result<(), EngineError> {
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(self.lock_name())
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::db(format!("unlocking {}", self.name)))?;
+        Ok(())
+    }
+
+    async fn ensure_history(&mut self) -> Result<(), EngineError> {
+        self.conn
+            .execute(
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {} (\
+                     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+                     applied_at VARCHAR(64) NOT NULL, tenantctl_version VARCHAR(64) NOT NULL, \
+                     git_commit VARCHAR(64) NULL, blueprint VARCHAR(255) NOT NULL, \
+                     blueprint_hash VARCHAR(128) NOT NULL, schema_fingerprint VARCHAR(128) NOT NULL, \
+                     statements LONGTEXT NOT NULL, completed INT NOT NULL DEFAULT 0, \
+                     outcome TEXT NOT NULL, schema_json LONGTEXT NULL) ENGINE=InnoDB",
+                    quote_ident(HISTORY_TABLE)
+                )
+                .as_str(),
+            )
+            .await
+            .map_err(EngineError::db("creating the history table"))?;
+        Ok(())
+    }
+
+    /// Writes the record of an apply that is starting; returns its id.
+    async fn start_history(&mut self, record: &HistoryRecord) -> Result<u64, EngineError> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO {} (applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
+             schema_fingerprint, statements, completed, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            quote_ident(HISTORY_TABLE)
+        ))
+        .bind(&record.applied_at)
+        .bind(&record.tenantctl_version)
+        .bind(&record.git_commit)
+        .bind(&record.blueprint)
+        .bind(&record.blueprint_hash)
+        .bind(&record.schema_fingerprint)
+        .bind(serde_json::to_string(&record.statements).unwrap_or_default())
+        .bind(&record.outcome)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::db("writing the history record"))?;
+        Ok(done.last_insert_id())
+    }
+
+    async fn update_history(
+        &mut self,
+        id: u64,
+        completed: usize,
+        outcome: &str,
+        after: Option<&Schema>,
+    ) -> Result<(), EngineError> {
+        sqlx::query(&format!(
+            "UPDATE {} SET completed = ?, outcome = ?, \
+             schema_fingerprint = COALESCE(?, schema_fingerprint), \
+             schema_json = COALESCE(?, schema_json) WHERE id = ?",
+            quote_ident(HISTORY_TABLE)
+        ))
+        .bind(completed as i64)
+        .bind(outcome)
+        .bind(after.map(Schema::fingerprint))
+        .bind(after.and_then(|a| serde_json::to_string(a).ok()))
+        .bind(id)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::db("recording progress in the history"))?;
+        Ok(())
+    }
+
+    /// Everything between GET_LOCK and RELEASE_LOCK.
+    async fn migrate_locked(
+        &mut self,
+        planner: Planner<'_>,
+        mut record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        self.ensure_history().await?;
+        let live =
+            Schema::Sql(inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?);
+        let steps = match planner(&live) {
+            Ok(steps) => steps,
+            Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
+        };
+        if steps.is_empty() {
+            return Ok(MigrateOutcome::UpToDate);
+        }
+        record.statements = steps
+            .iter()
+            .flat_map(|s| s.statements.iter().cloned())
+            .collect();
+        record.schema_fingerprint = live.fingerprint();
+        let total = record.statements.len();
+        record.outcome = format!("started: 0 of {total} statements");
+        let id = self.start_history(&record).await?;
+        let mut progress = Progress { done: 0, total };
+        for step in &steps {
+            for statement in &step.statements {
+                if let Err(e) = self.conn.execute(statement.as_str()).await {
+                    return Err(self.failed(id, &progress, step, statement, e).await);
+                }
+                progress.done += 1;
+                let recorded = self
+                    .update_history(
+                        id,
+                        progress.done,
+                        &format!("in progress: {} of {total} statements", progress.done),
+                        None,
+                    )
+                    .await;
+                if let Err(e) = recorded {
+                    return Err(EngineError::Other(format!(
+                        "{} of {total} statements were applied, then recording progress failed \
+                         (re-run to continue from the live schema): {e}",
+                        progress.done
+                    )));
+                }
+            }
+        }
+        let after =
+            Schema::Sql(inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?);
+        self.update_history(id, total, "applied", Some(&after))
+            .await?;
+        Ok(MigrateOutcome::Applied { statements: total })
+    }
+
+    /// Records and reports a statement that failed half-way through an apply.
+    async fn failed(
+        &mut self,
+        id: u64,
+        progress: &Progress,
+        step: &Step,
+        statement: &str,
+        error: sqlx::Error,
+    ) -> EngineError {
+        let message = format!(
+            "{} failed after {} of {} statements had been applied (MySQL commits DDL \
+             statement by statement; re-run to continue from the live schema) at `{}`: {}",
+            step.description,
+            progress.done,
+            progress.total,
+            first_line(statement),
+            driver_message(&error)
+        );
+        // The connection may be gone (killed); the record then says "in progress".
+        let _ = self
+            .update_history(
+                id,
+                progress.done,
+                &format!(
+                    "failed after {} of {} statements: {}",
+                    progress.done,
+                    progress.total,
+                    driver_message(&error)
+                ),
+                None,
+            )
+            .await;
+        EngineError::Other(message)
+    }
+}
+
+#[async_trait]
+impl Connection for MysqlDatabase {
+    async fn introspect(&mut self) -> Result<Schema, EngineError> {
+        Ok(Schema::Sql(
+            inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?,
+        ))
+    }
+
+    async fn migrate(
+        &mut self,
+        planner: Planner<'_>,
+        record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        self.lock().await?;
+        let outcome = self.migrate_locked(planner, record).await;
+        let unlocked = self.unlock().await;
+        match (outcome, unlocked) {
+            (Ok(o), Ok(())) => Ok(o),
+            (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+        }
+    }
+
+    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
+        let exists: Option<String> = sqlx::query_scalar(
+            "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+        )
+        .bind(&self.name)
+        .bind(HISTORY_TABLE)
+        .fetch_optional(&mut self.conn)
+        .await
+        .map_err(EngineError::db("reading history"))?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
+             schema_fingerprint, statements, outcome, schema_json FROM {} \
+             WHERE outcome = 'applied' ORDER BY id DESC LIMIT 1",
+            quote_ident(HISTORY_TABLE)
+        ))
+        .fetch_optional(&mut self.conn)
+        .await
+        .map_err(EngineError::db("reading history"))?;
+        Ok(row.map(|r| HistoryRecord {
+            applied_at: r.get(0),
+            tenantctl_version: r.get(1),
+            git_commit: r.get(2),
+            blueprint: r.get(3),
+            blueprint_hash: r.get(4),
+            schema_fingerprint: r.get(5),
+            statements: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
+            outcome: r.get(7),
+            schema: r.get(8),
+        }))
+    }
+}
+
+fn first_line(statement: &str) -> String {
+    let line = statement.lines().next().unwrap_or("").trim();
+    let short: String = line.chars().take(160).collect();
+    if short.len() < statement.trim().len() {
+        format!("{short} …")
+    } else {
+        short
+    }
+}
+
+/// The server's own message, without the driver's wrapping.
+fn driver_message(e: &sqlx::Error) -> String {
+    e.as_database_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_cannot_be_escaped() {
+        assert_eq!(quote_ident("a`b"), "`a``b`");
+        assert_eq!(quote_literal("it's \\"), "'it''s \\\\'");
+    }
+
+    #[test]
+    fn blueprint_options_are_checked() {
+        let mut options = BTreeMap::new();
+        options.insert("collation".to_string(), "utf8mb4_unicode_ci".to_string());
+        let d = DatabaseDefaults::from_options("b", &options).unwrap();
+        assert_eq!(
+            d.clause(),
+            " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        );
+        options.insert("charset".to_string(), "utf8mb4; DROP".to_string());
+        assert!(DatabaseDefaults::from_options("b", &options).is_err());
+        let mut unknown = BTreeMap::new();
+        unknown.insert("engine".to_string(), "x".to_string());
+        assert!(DatabaseDefaults::from_options("b", &unknown).is_err());
+    }
+
+    #[test]
+    fn database_names_are_checked() {
+        assert!(check_database_name("users__acme").is_ok());
+        assert!(check_database_name("a`b").is_err());
+        assert!(check_database_name(&"a".repeat(65)).is_err());
+    }
+}
