@@ -5,6 +5,7 @@
 //! Everything engine-specific — catalog queries, quoting, what ALTER can do
 //! in place, locks, transactions — stays inside the engine's module.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -134,6 +135,7 @@ pub trait Connection: Send {
 pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
     match server.engine {
         EngineKind::Sqlite => Ok(Arc::new(sqlite::SqliteEngine::new(server)?)),
+        EngineKind::Postgres => Ok(Arc::new(postgres::PostgresEngine::new(server)?)),
         other => Err(EngineError::Unsupported(other)),
     }
 }

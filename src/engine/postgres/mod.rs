@@ -1,0 +1,409 @@
+//! PostgreSQL: one database per tenant database (`{blueprint}__{tenant}`)
+//! on a server reached through its URL; the URL's own database (usually
+//! `postgres`) is only used to list and create databases.
+//!
+//! The declared model is built in the scratch database
+//! `_tenantctl_scratch`: the blueprint runs inside a transaction that is
+//! always rolled back, and is introspected before the rollback, so no
+//! tenant is touched and the server normalises both sides of the diff.
+//!
+//! Apply runs in one transaction per tenant database that first takes a
+//! transaction-level advisory lock (waiting at most the server's
+//! `lock_timeout`, which also bounds every lock the DDL waits for), then
+//! re-introspects, plans, runs the statements and writes the history
+//! record: an interrupted apply leaves the database as it was.
+
+mod inspect;
+mod migrate;
+mod names;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgErrorPosition};
+use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection, Row};
+
+use super::{
+    Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, MigrateOutcome, Planner,
+    RESERVED_PREFIX,
+};
+use crate::model::{EngineKind, Schema};
+use crate::plan::Step;
+use crate::repo::{Blueprint, Server};
+use crate::sql::quote_ident;
+
+/// The database where blueprints are executed (and rolled back) to build the declared model.
+pub const SCRATCH_DATABASE: &str = "_tenantctl_scratch";
+
+/// The advisory lock key tenantctl takes in a tenant database while
+/// migrating it (advisory locks are per database, so one key suffices).
+const LOCK_KEY: i64 = 0x7465_6e61_6e74; // "tenant"
+
+/// A PostgreSQL server holding tenant databases.
+pub struct PostgresEngine {
+    server: String,
+    options: PgConnectOptions,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+}
+
+impl PostgresEngine {
+    /// Reads the server's settings; connects lazily.
+    pub fn new(server: &Server) -> Result<Self, EngineError> {
+        let url = server.resolved_url().map_err(EngineError::Other)?;
+        // The driver's message may quote the URL: never show it.
+        let options = PgConnectOptions::from_str(&url).map_err(|_| {
+            EngineError::Other(format!(
+                "server {}: the url is not a valid postgres:// connection URL",
+                server.name
+            ))
+        })?;
+        Ok(Self {
+            server: server.name.clone(),
+            options: options.disable_statement_logging(),
+            lock_timeout: server.lock_timeout,
+            statement_timeout: server.statement_timeout,
+        })
+    }
+
+    async fn connect_to(&self, database: Option<&str>) -> Result<PgConnection, EngineError> {
+        let options = match database {
+            Some(db) => self.options.clone().database(db),
+            None => self.options.clone(),
+        };
+        let what = database.map_or_else(
+            || format!("connecting to server {}", self.server),
+            |db| format!("connecting to {db} on server {}", self.server),
+        );
+        options.connect().await.map_err(EngineError::db(what))
+    }
+
+    /// Whether `database` exists; creates it when asked.
+    async fn ensure_database(&self, database: &str, create: bool) -> Result<bool, EngineError> {
+        let mut conn = self.connect_to(None).await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(database)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(EngineError::db("listing databases"))?;
+        if exists || !create {
+            conn.close().await.ok();
+            return Ok(exists);
+        }
+        let created = conn
+            .execute(format!("CREATE DATABASE {}", quote_ident(database)).as_str())
+            .await;
+        conn.close().await.ok();
+        match created {
+            Ok(_) => Ok(true),
+            // Another tenantctl created it in the meantime.
+            Err(e) if sql_state(&e).is_some_and(|c| c == "42P04" || c == "23505") => Ok(true),
+            Err(e) => Err(EngineError::db(format!("creating database {database}"))(e)),
+        }
+    }
+}
+
+/// The SQLSTATE of a server error.
+fn sql_state(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.to_string())
+}
+
+/// Line and column, in the blueprint file, of character `offset` (1-based)
+/// of a statement starting at `line`:`column`.
+fn position_in(text: &str, line: usize, column: usize, offset: usize) -> (usize, usize) {
+    let (mut l, mut c) = (line, column);
+    for ch in text.chars().take(offset.saturating_sub(1)) {
+        if ch == '\n' {
+            l += 1;
+            c = 1;
+        } else {
+            c += 1;
+        }
+    }
+    (l, c)
+}
+
+#[async_trait]
+impl Engine for PostgresEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Postgres
+    }
+
+    async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
+        self.ensure_database(SCRATCH_DATABASE, true).await?;
+        let mut conn = self.connect_to(Some(SCRATCH_DATABASE)).await?;
+        let result = async {
+            conn.execute("BEGIN")
+                .await
+                .map_err(EngineError::db("starting the scratch transaction"))?;
+            for statement in &blueprint.statements {
+                if let Err(e) = conn.execute(statement.text.as_str()).await {
+                    let (mut line, mut column) =
+                        (statement.position.line, statement.position.column);
+                    let db = e.as_database_error();
+                    if let Some(PgErrorPosition::Original(offset)) = db
+                        .and_then(|d| d.try_downcast_ref::<PgDatabaseError>())
+                        .and_then(|d| d.position())
+                    {
+                        (line, column) = position_in(&statement.text, line, column, offset);
+                    }
+                    return Err(EngineError::Blueprint {
+                        file: blueprint.schema_path.display().to_string(),
+                        line,
+                        column,
+                        message: format!(
+                            "PostgreSQL rejected this {}: {}",
+                            statement.kind,
+                            db.map_or_else(|| e.to_string(), |d| d.message().to_string())
+                        ),
+                    });
+                }
+            }
+            inspect::inspect(&mut conn).await
+        }
+        .await;
+        // Never keep anything: the scratch database stays empty.
+        conn.execute("ROLLBACK").await.ok();
+        conn.close().await.ok();
+        Ok(Schema::Sql(result?))
+    }
+
+    async fn list_databases(&self) -> Result<Vec<String>, EngineError> {
+        let mut conn = self.connect_to(None).await?;
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE NOT datistemplate \
+             AND datname <> current_database() AND left(datname, length($1)) <> $1 ORDER BY 1",
+        )
+        .bind(RESERVED_PREFIX)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(EngineError::db("listing databases"))?;
+        conn.close().await.ok();
+        Ok(names)
+    }
+
+    async fn open(
+        &self,
+        database: &str,
+        create: bool,
+    ) -> Result<Option<Box<dyn Connection>>, EngineError> {
+        if !self.ensure_database(database, create).await? {
+            return Ok(None);
+        }
+        let conn = self.connect_to(Some(database)).await?;
+        Ok(Some(Box::new(PostgresDatabase {
+            conn,
+            name: database.to_string(),
+            lock_timeout: self.lock_timeout,
+            statement_timeout: self.statement_timeout,
+        })))
+    }
+
+    fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
+        match (live, declared) {
+            (Schema::Sql(live), Schema::Sql(declared)) => migrate::plan(live, declared),
+            _ => Err(EngineError::Other("postgres plans SQL schemas only".into())),
+        }
+    }
+}
+
+/// One open tenant database.
+struct PostgresDatabase {
+    conn: PgConnection,
+    name: String,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+}
+
+impl PostgresDatabase {
+    async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        self.conn.execute(sql).await.map(|_| ())
+    }
+
+    /// Everything after `BEGIN`, up to (not including) `COMMIT`.
+    async fn migrate_in_transaction(
+        &mut self,
+        planner: Planner<'_>,
+        mut record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        let mut settings = vec![
+            format!(
+                "SET LOCAL lock_timeout = {}",
+                self.lock_timeout.as_millis().max(1)
+            ),
+            // Bodies were checked when the declared model was built; functions
+            // may name tables created later in the same plan.
+            "SET LOCAL check_function_bodies = off".to_string(),
+        ];
+        if let Some(t) = self.statement_timeout {
+            settings.push(format!(
+                "SET LOCAL statement_timeout = {}",
+                t.as_millis().max(1)
+            ));
+        }
+        for s in &settings {
+            self.exec(s)
+                .await
+                .map_err(EngineError::db("preparing the transaction"))?;
+        }
+        if let Err(e) = sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut self.conn)
+            .await
+        {
+            return Err(if sql_state(&e).as_deref() == Some("55P03") {
+                EngineError::LockTimeout {
+                    database: self.name.clone(),
+                    waited: self.lock_timeout,
+                }
+            } else {
+                EngineError::db(format!("locking {}", self.name))(e)
+            });
+        }
+        let live = Schema::Sql(inspect::inspect(&mut self.conn).await?);
+        let steps = match planner(&live) {
+            Ok(steps) => steps,
+            Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
+        };
+        if steps.is_empty() {
+            return Ok(MigrateOutcome::UpToDate);
+        }
+        let mut count = 0;
+        for step in &steps {
+            for statement in &step.statements {
+                self.exec(statement).await.map_err(|e| {
+                    let message = e
+                        .as_database_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_string());
+                    EngineError::Other(format!(
+                        "{} failed at `{}`: {message}",
+                        step.description,
+                        first_line(statement)
+                    ))
+                })?;
+                count += 1;
+            }
+        }
+        let after = Schema::Sql(inspect::inspect(&mut self.conn).await?);
+        record.schema_fingerprint = after.fingerprint();
+        record.statements = steps
+            .iter()
+            .flat_map(|s| s.statements.iter().cloned())
+            .collect();
+        record.outcome = "applied".into();
+        self.write_history(&record).await?;
+        Ok(MigrateOutcome::Applied { statements: count })
+    }
+
+    async fn write_history(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+        self.exec(&format!(
+            "CREATE TABLE IF NOT EXISTS public.{HISTORY_TABLE} (\
+             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, applied_at text NOT NULL, \
+             tenantctl_version text NOT NULL, git_commit text, blueprint text NOT NULL, \
+             blueprint_hash text NOT NULL, schema_fingerprint text NOT NULL, \
+             statements text NOT NULL, outcome text NOT NULL)"
+        ))
+        .await
+        .map_err(EngineError::db("creating the history table"))?;
+        sqlx::query(&format!(
+            "INSERT INTO public.{HISTORY_TABLE} (applied_at, tenantctl_version, git_commit, blueprint, \
+             blueprint_hash, schema_fingerprint, statements, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(&record.applied_at)
+        .bind(&record.tenantctl_version)
+        .bind(&record.git_commit)
+        .bind(&record.blueprint)
+        .bind(&record.blueprint_hash)
+        .bind(&record.schema_fingerprint)
+        .bind(serde_json::to_string(&record.statements).unwrap_or_default())
+        .bind(&record.outcome)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::db("writing the history record"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Connection for PostgresDatabase {
+    async fn introspect(&mut self) -> Result<Schema, EngineError> {
+        Ok(Schema::Sql(inspect::inspect(&mut self.conn).await?))
+    }
+
+    async fn migrate(
+        &mut self,
+        planner: Planner<'_>,
+        record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        self.exec("BEGIN").await.map_err(EngineError::db(format!(
+            "starting a transaction on {}",
+            self.name
+        )))?;
+        let outcome = self.migrate_in_transaction(planner, record).await;
+        let end = match &outcome {
+            Ok(MigrateOutcome::Applied { .. }) => "COMMIT",
+            _ => "ROLLBACK",
+        };
+        let ended = self.exec(end).await;
+        match (outcome, ended) {
+            (Ok(o), Ok(())) => Ok(o),
+            (Ok(_), Err(e)) => Err(EngineError::db(format!("{end} on {}", self.name))(e)),
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(format!("public.{HISTORY_TABLE}"))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(EngineError::db("reading history"))?;
+        if !exists {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
+             schema_fingerprint, statements, outcome FROM public.{HISTORY_TABLE} ORDER BY id DESC LIMIT 1"
+        ))
+        .fetch_optional(&mut self.conn)
+        .await
+        .map_err(EngineError::db("reading history"))?;
+        Ok(row.map(|r| HistoryRecord {
+            applied_at: r.get(0),
+            tenantctl_version: r.get(1),
+            git_commit: r.get(2),
+            blueprint: r.get(3),
+            blueprint_hash: r.get(4),
+            schema_fingerprint: r.get(5),
+            statements: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
+            outcome: r.get(7),
+        }))
+    }
+}
+
+fn first_line(statement: &str) -> String {
+    let line = statement.lines().next().unwrap_or("").trim();
+    if line.len() < statement.trim().len() {
+        format!("{line} …")
+    } else {
+        line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::position_in;
+
+    #[test]
+    fn error_offsets_map_to_file_positions() {
+        assert_eq!(
+            position_in("CREATE TABLE t (\n  a nope\n)", 3, 1, 22),
+            (4, 5)
+        );
+        assert_eq!(position_in("CREATE x", 2, 5, 8), (2, 12));
+    }
+}
