@@ -84,7 +84,7 @@ async fn read_columns(
         let Some(column) = row.get::<Option<String>, _>(2) else {
             continue; // a table without columns
         };
-        let default: Option<String> = row.get(5);
+        let default: Option<String> = row.get::<Option<String>, _>(5).map(normalize_default);
         let identity: String = row.get(6);
         let generated: String = row.get(7);
         let serial: bool = row.get(10);
@@ -119,6 +119,15 @@ async fn read_columns(
         });
     }
     Ok(())
+}
+
+/// Spellings the server keeps apart but that mean the same default:
+/// `CURRENT_TIMESTAMP` and `now()` are both the transaction's start time.
+fn normalize_default(default: String) -> String {
+    match default.as_str() {
+        "CURRENT_TIMESTAMP" | "transaction_timestamp()" => "now()".to_string(),
+        _ => default,
+    }
 }
 
 fn action(code: &str) -> String {

@@ -1,0 +1,488 @@
+//! The PostgreSQL engine against a real server (`TENANTCTL_TEST_PG_URL`,
+//! printed by `scripts/services.sh env`), through the real binary on
+//! repositories written to temp dirs.
+//!
+//! Migration cases: apply the current blueprint, insert rows, switch to the
+//! desired blueprint and apply; then (a) the plan is empty, (b) the rows the
+//! change keeps are all there, and (c) `pg_dump --schema-only` of the
+//! migrated tenant equals that of a fresh database where the desired
+//! blueprint ran through psql (column order aside).
+
+mod postgres_support;
+
+use std::time::{Duration, Instant};
+
+use postgres_support::{Fleet, pg_url, send, show};
+
+struct Case {
+    current: &'static str,
+    /// Rows inserted after the current blueprint is applied.
+    rows: &'static str,
+    desired: &'static str,
+    /// A query over the kept data: same result before and after.
+    keep: &'static str,
+    destructive: bool,
+}
+
+fn check_case(test: &str, case: Case) {
+    let Some(url) = pg_url() else { return };
+    let mut fleet = Fleet::new(&url, test, &["acme"]);
+    fleet.write_schema(case.current);
+    fleet.apply(false);
+    assert_eq!(fleet.plan_code().0, 0, "current schema did not converge");
+    if !case.rows.is_empty() {
+        fleet.sql("acme", case.rows);
+    }
+    let before = fleet.sql("acme", case.keep);
+    fleet.write_schema(case.desired);
+    let (code, plan) = fleet.plan_code();
+    assert_eq!(code, 2, "the change plans nothing:\n{plan}");
+    if case.destructive {
+        let refused = fleet.run(&["reconcile", "--apply"]);
+        assert!(
+            !refused.status.success(),
+            "a destructive change applied without --allow-destructive:\n{}",
+            show(&refused)
+        );
+    }
+    let applied = fleet.apply(case.destructive);
+    let (code, plan) = fleet.plan_code();
+    assert_eq!(
+        code,
+        0,
+        "not converged after:\n{}\nplan now:\n{plan}",
+        show(&applied)
+    );
+    assert_eq!(fleet.sql("acme", case.keep), before, "kept rows changed");
+    let migrated = fleet.dump(&fleet.database("acme"));
+    let fresh = fleet.fresh_dump(case.desired);
+    assert_eq!(
+        migrated,
+        fresh,
+        "pg_dump of the migrated tenant differs from a fresh database built from the blueprint:\n{}",
+        show(&applied)
+    );
+}
+
+macro_rules! cases {
+    ($($name:ident => $case:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                check_case(stringify!($name), $case);
+            }
+        )*
+    };
+}
+
+cases! {
+    add_columns_of_builtin_types => Case {
+        current: "CREATE TABLE items (id serial PRIMARY KEY, name text);",
+        rows: "INSERT INTO items (name) VALUES ('a'), ('b'), (NULL);",
+        desired: "CREATE TABLE items (id serial PRIMARY KEY, name text,
+            code varchar(12) NOT NULL DEFAULT 'x', price numeric(10,2) DEFAULT 0,
+            seen timestamptz DEFAULT now(), tags text[] DEFAULT '{}', grid int[][],
+            doc json, meta jsonb NOT NULL DEFAULT '{}'::jsonb, ref uuid, ok boolean,
+            big bigint, small smallint, ratio double precision, day date, at time,
+            span interval, raw bytea, addr inet, n2 real, c char(3));",
+        keep: "SELECT id, name FROM items ORDER BY id",
+        destructive: false,
+    };
+    drop_column_is_destructive => Case {
+        current: "CREATE TABLE items (id int PRIMARY KEY, name text, legacy text);",
+        rows: "INSERT INTO items VALUES (1, 'a', 'x'), (2, 'b', 'y');",
+        desired: "CREATE TABLE items (id int PRIMARY KEY, name text);",
+        keep: "SELECT id, name FROM items ORDER BY id",
+        destructive: true,
+    };
+    widen_and_change_types => Case {
+        current: "CREATE TABLE items (id int PRIMARY KEY, name varchar(20), qty int DEFAULT 1, price numeric(8,2), note varchar(5));",
+        rows: "INSERT INTO items VALUES (1, 'a', 3, 1.5, 'n'), (2, 'b', 4, 2.25, NULL);",
+        desired: "CREATE TABLE items (id bigint PRIMARY KEY, name varchar(50), qty bigint DEFAULT 2, price numeric(12,2), note text);",
+        keep: "SELECT id, name, qty, price, note FROM items ORDER BY id",
+        destructive: false,
+    };
+    narrowing_a_type_is_destructive => Case {
+        current: "CREATE TABLE items (id int PRIMARY KEY, name varchar(50));",
+        rows: "INSERT INTO items VALUES (1, 'short');",
+        desired: "CREATE TABLE items (id int PRIMARY KEY, name varchar(10));",
+        keep: "SELECT id, name FROM items ORDER BY id",
+        destructive: true,
+    };
+    nullability_and_defaults => Case {
+        current: "CREATE TABLE items (id int PRIMARY KEY, name text, qty int NOT NULL, at timestamptz DEFAULT now(), flag bool DEFAULT true);",
+        rows: "INSERT INTO items (id, name, qty) VALUES (1, 'a', 1), (2, 'b', 2);",
+        desired: "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL DEFAULT '', qty int, at timestamptz, flag bool DEFAULT false);",
+        keep: "SELECT id, name, qty FROM items ORDER BY id",
+        destructive: false,
+    };
+    constraints_added_and_dropped => Case {
+        current: "CREATE TABLE parents (id int PRIMARY KEY, code text);
+            CREATE TABLE kids (id int PRIMARY KEY, parent_id int REFERENCES parents(id), qty int CHECK (qty > 0), email text UNIQUE, during tstzrange, room int);",
+        rows: "INSERT INTO parents VALUES (1, 'a'), (2, 'b');
+            INSERT INTO kids VALUES (1, 1, 5, 'a@x', '[2024-01-01,2024-01-02)', 1), (2, 2, 6, 'b@x', '[2024-02-01,2024-02-02)', 2);",
+        desired: "CREATE TABLE parents (id int PRIMARY KEY, code text UNIQUE);
+            CREATE TABLE kids (id int PRIMARY KEY,
+              parent_id int REFERENCES parents(id) ON DELETE CASCADE ON UPDATE SET NULL DEFERRABLE INITIALLY DEFERRED,
+              qty int CHECK (qty >= 0) CONSTRAINT qty_small CHECK (qty < 1000), email text, during tstzrange, room int,
+              CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&), UNIQUE (parent_id, email));",
+        keep: "SELECT id, parent_id, qty, email FROM kids ORDER BY id",
+        destructive: false,
+    };
+    primary_key_changes => Case {
+        current: "CREATE TABLE items (id int PRIMARY KEY, code text NOT NULL, n int);
+            CREATE TABLE refs (item_id int REFERENCES items(id));",
+        rows: "INSERT INTO items VALUES (1, 'a', 1), (2, 'b', 2); INSERT INTO refs VALUES (1);",
+        desired: "CREATE TABLE items (id int NOT NULL UNIQUE, code text NOT NULL, n int, PRIMARY KEY (code));
+            CREATE TABLE refs (item_id int REFERENCES items(id));",
+        keep: "SELECT i.id, i.code, r.item_id FROM items i LEFT JOIN refs r ON r.item_id = i.id ORDER BY 1",
+        destructive: false,
+    };
+    indexes_of_every_shape => Case {
+        current: "CREATE TABLE items (id int PRIMARY KEY, name text, qty int, meta jsonb);
+            CREATE INDEX items_name ON items (name);
+            CREATE INDEX items_qty ON items (qty);
+            CREATE INDEX items_old ON items (qty, name);",
+        rows: "INSERT INTO items VALUES (1, 'a', 1, '{}'), (2, 'b', 2, '{\"k\": 1}');",
+        desired: "CREATE TABLE items (id int PRIMARY KEY, name text, qty int, meta jsonb);
+            CREATE INDEX items_name ON items (lower(name) DESC NULLS LAST);
+            CREATE UNIQUE INDEX items_qty ON items (qty) INCLUDE (name) WHERE qty > 0;
+            CREATE INDEX items_meta ON items USING gin (meta jsonb_path_ops);
+            CREATE INDEX items_hash ON items USING hash (name);",
+        keep: "SELECT id, name, qty, meta::text FROM items ORDER BY id",
+        destructive: false,
+    };
+    enum_values_added_and_new_types => Case {
+        current: "CREATE TYPE status AS ENUM ('new', 'paid');
+            CREATE TABLE orders (id int PRIMARY KEY, status status NOT NULL DEFAULT 'new');",
+        rows: "INSERT INTO orders VALUES (1, 'new'), (2, 'paid');",
+        desired: "CREATE TYPE status AS ENUM ('draft', 'new', 'sent', 'paid', 'void');
+            CREATE TYPE priority AS ENUM ('low', 'high');
+            COMMENT ON TYPE priority IS 'how urgent';
+            CREATE DOMAIN email AS text COLLATE \"C\" DEFAULT 'x@y' NOT NULL CHECK (VALUE LIKE '%@%');
+            CREATE TABLE orders (id int PRIMARY KEY, status status NOT NULL DEFAULT 'new', prio priority, contact email);",
+        keep: "SELECT id, status::text FROM orders ORDER BY id",
+        destructive: false,
+    };
+    types_domains_and_sequences_dropped => Case {
+        current: "CREATE TYPE mood AS ENUM ('ok', 'sad');
+            CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+            CREATE SEQUENCE counter START 10;
+            CREATE SEQUENCE ticket START 100 INCREMENT 5;
+            CREATE TABLE t (id int PRIMARY KEY, m mood, p posint, n int DEFAULT nextval('counter'));",
+        rows: "INSERT INTO t (id, m, p) VALUES (1, 'ok', 3);",
+        desired: "CREATE SEQUENCE ticket START 100 INCREMENT 10 MAXVALUE 100000 CYCLE;
+            CREATE TABLE t (id int PRIMARY KEY, t int DEFAULT nextval('ticket'));",
+        keep: "SELECT id FROM t ORDER BY id",
+        destructive: true,
+    };
+    views_rebuilt_when_what_they_read_changes => Case {
+        current: "CREATE TABLE items (id int PRIMARY KEY, name varchar(20), qty int);
+            CREATE VIEW named AS SELECT id, name FROM items;
+            CREATE VIEW named_upper AS SELECT id, upper(name) AS u FROM named;
+            CREATE VIEW gone AS SELECT qty FROM items;
+            CREATE MATERIALIZED VIEW totals AS SELECT sum(qty) AS total FROM items;",
+        rows: "INSERT INTO items VALUES (1, 'a', 1), (2, 'b', 2);",
+        desired: "CREATE TABLE items (id int PRIMARY KEY, name text, qty bigint);
+            CREATE VIEW named AS SELECT id, name FROM items;
+            CREATE VIEW named_upper AS SELECT id, upper(name) AS u, length(name) AS l FROM named;
+            CREATE MATERIALIZED VIEW totals AS SELECT sum(qty) AS total, count(*) AS n FROM items;
+            CREATE VIEW big AS SELECT * FROM items WHERE qty > 1;",
+        keep: "SELECT id, name, qty FROM items ORDER BY id",
+        destructive: false,
+    };
+    functions_and_triggers => Case {
+        current: "CREATE TABLE items (id int PRIMARY KEY, name text, updated timestamptz);
+            CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated := now(); RETURN NEW; END $$;
+            CREATE FUNCTION old_fn(a int) RETURNS int LANGUAGE sql AS $$ SELECT a + 1 $$;
+            CREATE TRIGGER items_touch BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION touch();",
+        rows: "INSERT INTO items VALUES (1, 'a', NULL);",
+        desired: "CREATE TABLE items (id int PRIMARY KEY, name text, updated timestamptz);
+            CREATE TABLE audit (item_id int, at timestamptz DEFAULT now());
+            CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated := clock_timestamp(); RETURN NEW; END $$;
+            CREATE FUNCTION log_it() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit (item_id) VALUES (NEW.id); RETURN NEW; END $$;
+            CREATE FUNCTION item_count() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM items $$;
+            CREATE TRIGGER items_touch BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION touch();
+            CREATE TRIGGER items_log AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION log_it();",
+        keep: "SELECT id, name FROM items ORDER BY id",
+        destructive: false,
+    };
+    comments => Case {
+        current: "CREATE TABLE items (id int PRIMARY KEY, name text);
+            COMMENT ON TABLE items IS 'old';
+            COMMENT ON COLUMN items.name IS 'the name';",
+        rows: "INSERT INTO items VALUES (1, 'a');",
+        desired: "CREATE TABLE items (id int PRIMARY KEY, name text, qty int);
+            COMMENT ON TABLE items IS 'what we sell';
+            COMMENT ON COLUMN items.id IS 'key';
+            COMMENT ON COLUMN items.qty IS 'how many';",
+        keep: "SELECT id, name FROM items ORDER BY id",
+        destructive: false,
+    };
+    schemas_and_extensions => Case {
+        current: "CREATE SCHEMA old_stuff;
+            CREATE TABLE old_stuff.logs (id int PRIMARY KEY);
+            CREATE TABLE items (id int PRIMARY KEY, name text);",
+        rows: "INSERT INTO items VALUES (1, 'a'); INSERT INTO old_stuff.logs VALUES (7);",
+        desired: "CREATE EXTENSION IF NOT EXISTS citext;
+            CREATE SCHEMA billing;
+            CREATE TABLE items (id int PRIMARY KEY, name text);
+            CREATE TABLE billing.invoices (id serial PRIMARY KEY, item_id int REFERENCES items(id), email citext);
+            CREATE INDEX invoices_item ON billing.invoices (item_id);
+            CREATE VIEW billing.recent AS SELECT id FROM billing.invoices;",
+        keep: "SELECT id, name FROM items ORDER BY id",
+        destructive: true,
+    };
+    identity_serial_and_generated_columns => Case {
+        current: "CREATE TABLE a (id int NOT NULL PRIMARY KEY, name text, total int);
+            CREATE TABLE b (id serial PRIMARY KEY, n int);
+            CREATE TABLE c (id int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, x int, doubled int GENERATED ALWAYS AS (x * 2) STORED);",
+        rows: "INSERT INTO a VALUES (1, 'a', 1), (2, 'b', 2); INSERT INTO b (n) VALUES (1), (2); INSERT INTO c (x) VALUES (1), (2);",
+        desired: "CREATE TABLE a (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text, total int, twice int GENERATED ALWAYS AS (total * 2) STORED);
+            CREATE TABLE b (id int PRIMARY KEY, n int);
+            CREATE TABLE c (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, x int, doubled int GENERATED ALWAYS AS (x * 3) STORED);",
+        keep: "SELECT (SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM a), (SELECT string_agg(id || ':' || n, ',' ORDER BY id) FROM b), (SELECT string_agg(id || ':' || x, ',' ORDER BY id) FROM c)",
+        destructive: false,
+    };
+    serial_added_to_an_existing_column => Case {
+        current: "CREATE TABLE a (id int NOT NULL PRIMARY KEY, name text);",
+        rows: "INSERT INTO a VALUES (1, 'a'), (5, 'b');",
+        desired: "CREATE TABLE a (id serial PRIMARY KEY, name text);",
+        keep: "SELECT id, name FROM a ORDER BY id",
+        destructive: false,
+    };
+    tables_created_and_dropped_with_references => Case {
+        current: "CREATE TABLE a (id int PRIMARY KEY);
+            CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a(id));
+            CREATE TABLE keep (id int PRIMARY KEY);",
+        rows: "INSERT INTO a VALUES (1); INSERT INTO b VALUES (1, 1); INSERT INTO keep VALUES (9);",
+        desired: "CREATE TABLE a_new (id int PRIMARY KEY);
+            CREATE TABLE keep (id int PRIMARY KEY, parent int REFERENCES a_new(id));
+            CREATE TABLE z_new (id int PRIMARY KEY, self int REFERENCES z_new(id), back int REFERENCES keep(id));",
+        keep: "SELECT id FROM keep ORDER BY id",
+        destructive: true,
+    };
+}
+
+/// Declaring what the database already has, in another spelling, plans nothing.
+#[test]
+fn other_spellings_plan_nothing() {
+    let Some(url) = pg_url() else { return };
+    let fleet = Fleet::new(&url, "spellings", &["acme"]);
+    fleet.write_schema(
+        "CREATE TABLE orders (
+            id SERIAL PRIMARY KEY,
+            qty int4 NOT NULL,
+            price DECIMAL(10,2),
+            note VARCHAR(20),
+            at TIMESTAMPTZ DEFAULT now(),
+            ok BOOL DEFAULT TRUE,
+            f FLOAT8,
+            tags TEXT[]
+        );
+        CREATE INDEX orders_qty ON orders (qty);
+        CREATE VIEW big AS SELECT id FROM orders WHERE qty > 10;",
+    );
+    fleet.apply(false);
+    fleet.write_schema(
+        "create table \"orders\" (
+            \"id\" serial4 primary key,
+            \"qty\" integer not null,
+            \"price\" numeric(10, 2),
+            \"note\" character varying(20),
+            \"at\" timestamp with time zone default CURRENT_TIMESTAMP,
+            ok boolean default 'true',
+            f double precision,
+            tags text[]
+        );
+        create index \"orders_qty\" on orders using btree (\"qty\" asc);
+        create view big as select id from orders where qty > 10;",
+    );
+    let (code, plan) = fleet.plan_code();
+    assert_eq!(
+        code, 0,
+        "another spelling of the same schema plans changes:\n{plan}"
+    );
+}
+
+/// A blueprint the server rejects is reported at its file:line:col, and nothing is created.
+#[test]
+fn server_errors_point_into_the_blueprint() {
+    let Some(url) = pg_url() else { return };
+    let fleet = Fleet::new(&url, "blueprinterr", &["acme"]);
+    fleet.write_schema(
+        "CREATE TABLE a (id int PRIMARY KEY);\n\nCREATE TABLE b (\n  id int,\n  x nosuchtype\n);\n",
+    );
+    let out = fleet.run(&["reconcile", "--apply"]);
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("schema.sql:5:5") && text.contains("nosuchtype"),
+        "no position in: {text}"
+    );
+    let exists = postgres_support::psql(
+        &url,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+            fleet.database("acme")
+        ),
+    );
+    assert_eq!(exists, "0");
+    assert!(
+        !text.contains("postgres:postgres@"),
+        "a password was printed: {text}"
+    );
+}
+
+/// An apply whose backend is terminated mid-transaction leaves the old
+/// schema (nothing it did before is kept), and a re-run converges.
+#[test]
+fn terminated_apply_leaves_the_old_schema_and_a_rerun_converges() {
+    let Some(url) = pg_url() else { return };
+    let fleet = Fleet::new(&url, "crash", &["acme"]);
+    fleet.write_schema("CREATE TABLE items (id int PRIMARY KEY, name text);");
+    fleet.apply(false);
+    fleet.sql("acme", "INSERT INTO items VALUES (1, 'a'), (2, 'b')");
+    let before = fleet.dump(&fleet.database("acme"));
+    // Creates a table first, then blocks on the row lock held below.
+    fleet.write_schema(
+        "CREATE TABLE items (id int PRIMARY KEY, name text, note text);
+         CREATE TABLE aaa_new (id int PRIMARY KEY);",
+    );
+    let mut holder = fleet.session("acme");
+    send(&mut holder, "BEGIN;\nSELECT * FROM items FOR UPDATE;\n");
+    // Wait until the holder has its lock.
+    let db = fleet.database("acme");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while postgres_support::psql(
+        &url,
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = '{db}' AND l.mode = 'RowShareLock'"
+        ),
+    ) == "0"
+    {
+        assert!(Instant::now() < deadline, "the holder never locked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let apply = fleet.spawn(&["reconcile", "--apply"]);
+    let mut terminated = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let killed = postgres_support::psql(
+            &url,
+            "postgres",
+            &format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{db}' AND wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE%'"
+            ),
+        );
+        if killed != "0" {
+            terminated = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = apply.wait_with_output().unwrap();
+    send(&mut holder, "ROLLBACK;\n");
+    drop(holder.stdin.take());
+    holder.wait().ok();
+    assert!(
+        terminated,
+        "the apply never blocked on the lock:\n{}",
+        show(&out)
+    );
+    assert!(
+        !out.status.success(),
+        "a terminated apply reported success:\n{}",
+        show(&out)
+    );
+    assert_eq!(
+        fleet.dump(&db),
+        before,
+        "the terminated apply left changes behind"
+    );
+    assert_eq!(fleet.sql("acme", "SELECT count(*) FROM items"), "2");
+    assert_eq!(
+        fleet.sql("acme", "SELECT count(*) FROM _tenantctl_history"),
+        "1",
+        "the terminated apply wrote history"
+    );
+    assert_eq!(fleet.plan_code().0, 2);
+    fleet.apply(false);
+    assert_eq!(fleet.plan_code().0, 0);
+    assert_eq!(fleet.sql("acme", "SELECT count(*) FROM items"), "2");
+}
+
+/// Two applies started at once on one fleet migrate every tenant exactly once.
+#[test]
+fn concurrent_applies_migrate_each_tenant_once() {
+    let Some(url) = pg_url() else { return };
+    let tenants = ["t1", "t2", "t3", "t4"];
+    let fleet = Fleet::new(&url, "concurrent", &tenants);
+    fleet.write_schema(
+        "CREATE TABLE items (id serial PRIMARY KEY, name text);
+         CREATE INDEX items_name ON items (name);",
+    );
+    let a = fleet.spawn(&["reconcile", "--apply", "--format", "json"]);
+    let b = fleet.spawn(&["reconcile", "--apply", "--format", "json"]);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", show(&a));
+    assert!(b.status.success(), "{}", show(&b));
+    for t in tenants {
+        assert_eq!(
+            fleet.sql(t, "SELECT count(*) FROM _tenantctl_history"),
+            "1",
+            "tenant {t} was migrated more than once"
+        );
+    }
+    // And once more with a change to every tenant.
+    fleet.write_schema(
+        "CREATE TABLE items (id serial PRIMARY KEY, name text, qty int DEFAULT 0);
+         CREATE INDEX items_name ON items (name);",
+    );
+    let a = fleet.spawn(&["reconcile", "--apply", "--format", "json"]);
+    let b = fleet.spawn(&["reconcile", "--apply", "--format", "json"]);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", show(&a));
+    assert!(b.status.success(), "{}", show(&b));
+    for t in tenants {
+        assert_eq!(fleet.sql(t, "SELECT count(*) FROM _tenantctl_history"), "2");
+    }
+    assert_eq!(fleet.plan_code().0, 0);
+}
+
+/// The declared model is built without touching tenants or leaving anything
+/// in the scratch database, and the plan shows PostgreSQL's hazards.
+#[test]
+fn plan_shows_postgres_hazards() {
+    let Some(url) = pg_url() else { return };
+    let fleet = Fleet::new(&url, "hazards", &["acme"]);
+    fleet.write_schema("CREATE TABLE items (id int PRIMARY KEY, name text, qty int);");
+    fleet.apply(false);
+    fleet.write_schema(
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int CHECK (qty > 0));
+         CREATE INDEX items_qty ON items (qty);",
+    );
+    let out = fleet.run(&["reconcile", "--plan", "--format", "json"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for rule in [
+        "pg-table-rewrite",
+        "pg-set-not-null-scan",
+        "pg-constraint-scan",
+        "index-build",
+    ] {
+        assert!(text.contains(rule), "{rule} missing from:\n{text}");
+    }
+    assert!(
+        text.contains("NOT VALID"),
+        "no NOT VALID advice in:\n{text}"
+    );
+    let leftovers = postgres_support::psql(
+        &url,
+        "_tenantctl_scratch",
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'",
+    );
+    assert_eq!(leftovers, "0", "the scratch database keeps objects");
+}
