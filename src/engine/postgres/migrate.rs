@@ -126,6 +126,30 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
         }
     }
     let tail = body.split_off(after_tables);
+    for (table, fk) in foreign_keys_on_replaced_keys(&changes, live, declared) {
+        fk_drops.push(Step {
+            description: format!(
+                "alter table {table}: drop foreign key ({}) → {} while its referenced key is replaced",
+                fk.columns.join(", "),
+                fk.referenced_table
+            ),
+            hazards: Vec::new(),
+            statements: vec![drop_constraint(&table, fk.name.as_deref())?],
+        });
+        let mut step = Step {
+            description: format!(
+                "alter table {table}: add foreign key ({}) → {} again",
+                fk.columns.join(", "),
+                fk.referenced_table
+            ),
+            hazards: Vec::new(),
+            statements: vec![add_foreign_key(&table, &fk)],
+        };
+        if let Some(t) = declared.tables.get(&table) {
+            add_hazards(&mut step, t, &TableChange::AddForeignKey(fk.clone()));
+        }
+        fk_adds.push(step);
+    }
     let (object_creates, object_drops) = object_steps(live, declared);
     let mut steps = fk_drops;
     steps.extend(object_creates);
@@ -134,6 +158,65 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
     steps.extend(tail);
     steps.extend(object_drops);
     Ok(steps)
+}
+
+/// Foreign keys that stay but depend on a primary key, unique constraint
+/// or unique index that the plan drops: PostgreSQL refuses to drop the key
+/// under them, so they are dropped first and added again at the end.
+fn foreign_keys_on_replaced_keys(
+    changes: &[Change],
+    live: &SqlSchema,
+    declared: &SqlSchema,
+) -> Vec<(String, ForeignKey)> {
+    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+    for change in changes {
+        match change {
+            Change::AlterTable { to, changes, .. } => {
+                for tc in changes {
+                    match tc {
+                        TableChange::SetPrimaryKey { from: Some(pk), .. } => {
+                            keys.push((to.name.clone(), sorted(&pk.columns)))
+                        }
+                        TableChange::DropUnique(u) => {
+                            keys.push((to.name.clone(), sorted(&u.columns)))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Change::DropIndex(i) if i.unique => keys.push((
+                i.table.clone(),
+                sorted(
+                    &i.parts
+                        .iter()
+                        .map(|p| p.expression.clone())
+                        .collect::<Vec<_>>(),
+                ),
+            )),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for t in live.tables.values() {
+        let Some(kept) = declared.tables.get(&t.name) else {
+            continue;
+        };
+        for fk in &t.foreign_keys {
+            let replaced = keys.iter().any(|(table, cols)| {
+                *table == fk.referenced_table && *cols == sorted(&fk.referenced_columns)
+            });
+            if replaced && kept.foreign_keys.contains(fk) {
+                out.push((t.name.clone(), fk.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn sorted(columns: &[String]) -> Vec<String> {
+    let mut v = columns.to_vec();
+    v.sort();
+    v
 }
 
 /// `CREATE TABLE` with columns and every constraint but foreign keys, plus comments.
