@@ -17,6 +17,7 @@ use crate::model::sql::{
 use crate::sql::mentions_identifier;
 
 /// One change to one object.
+#[allow(clippy::large_enum_variant)] // built once per plan, never in bulk
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     CreateTable(Table),

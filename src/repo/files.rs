@@ -403,6 +403,7 @@ pub(super) fn load_tenants(
     tenants
 }
 
+#[allow(clippy::ptr_arg)]
 fn resolve_tenant(
     file: &PathBuf,
     entry: TenantEntry,
