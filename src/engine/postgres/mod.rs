@@ -140,6 +140,13 @@ impl Engine for PostgresEngine {
             conn.execute("BEGIN")
                 .await
                 .map_err(EngineError::db("starting the scratch transaction"))?;
+            // One blueprint at a time: concurrent builds would see each other's
+            // uncommitted names (a serial's sequence would become `t_id_seq1`).
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(LOCK_KEY)
+                .execute(&mut conn)
+                .await
+                .map_err(EngineError::db("locking the scratch database"))?;
             for statement in &blueprint.statements {
                 if let Err(e) = conn.execute(statement.text.as_str()).await {
                     let (mut line, mut column) =
