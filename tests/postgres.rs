@@ -262,6 +262,44 @@ cases! {
         keep: "SELECT id FROM keep ORDER BY id",
         destructive: true,
     };
+    quoted_identifiers_with_odd_characters => Case {
+        current: "CREATE TABLE \"Order Items\" (\"Id\" int PRIMARY KEY, \"we\"\"ird\" text, \"select\" int);",
+        rows: "INSERT INTO \"Order Items\" VALUES (1, 'a', 2), (2, 'b', 3);",
+        desired: "CREATE SCHEMA \"Sales Team\";
+            CREATE TABLE \"Order Items\" (\"Id\" int PRIMARY KEY, \"we\"\"ird\" varchar(40) NOT NULL DEFAULT 'it''s', \"select\" bigint CHECK (\"select\" > 0), \"New Col\" text UNIQUE);
+            CREATE INDEX \"Odd Index\" ON \"Order Items\" (\"we\"\"ird\", \"select\" DESC);
+            CREATE TABLE \"Sales Team\".\"Deals\" (\"Id\" int PRIMARY KEY REFERENCES \"Order Items\"(\"Id\"));
+            CREATE VIEW \"Big Ones\" AS SELECT \"Id\" FROM \"Order Items\" WHERE \"select\" > 2;
+            COMMENT ON COLUMN \"Order Items\".\"we\"\"ird\" IS 'quote '' inside';",
+        keep: "SELECT \"Id\", \"we\"\"ird\", \"select\" FROM \"Order Items\" ORDER BY 1",
+        destructive: true,
+    };
+    enum_and_domain_recreated_when_unused => Case {
+        current: "CREATE TYPE color AS ENUM ('red', 'green', 'blue');
+            CREATE DOMAIN short AS varchar(10);
+            CREATE TABLE t (id int PRIMARY KEY);",
+        rows: "INSERT INTO t VALUES (1);",
+        desired: "CREATE TYPE color AS ENUM ('blue', 'red');
+            CREATE DOMAIN short AS varchar(20) CHECK (VALUE <> '');
+            CREATE TABLE t (id int PRIMARY KEY);",
+        keep: "SELECT id FROM t",
+        destructive: false,
+    };
+    function_changes_and_views_in_other_schemas => Case {
+        current: "CREATE SCHEMA api;
+            CREATE TABLE items (id int PRIMARY KEY, price numeric(8,2));
+            CREATE FUNCTION api.with_tax(p numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS $$ SELECT p * 1.1 $$;
+            CREATE FUNCTION api.gone() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+            CREATE VIEW api.prices AS SELECT id, api.with_tax(price) AS gross FROM items;",
+        rows: "INSERT INTO items VALUES (1, 10), (2, 20);",
+        desired: "CREATE SCHEMA api;
+            CREATE TABLE items (id int PRIMARY KEY, price numeric(10,2));
+            CREATE FUNCTION api.with_tax(p numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS $$ SELECT p * 1.2 $$;
+            CREATE FUNCTION api.with_tax(p numeric, rate numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS $$ SELECT p * rate $$;
+            CREATE VIEW api.prices AS SELECT id, api.with_tax(price) AS gross, api.with_tax(price, 2) AS double FROM items;",
+        keep: "SELECT id, price FROM items ORDER BY id",
+        destructive: false,
+    };
 }
 
 /// Declaring what the database already has, in another spelling, plans nothing.
