@@ -21,7 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgErrorPosition};
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgErrorPosition, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection, Row};
 
 use super::{
@@ -44,6 +44,8 @@ const LOCK_KEY: i64 = 0x7465_6e61_6e74; // "tenant"
 pub struct PostgresEngine {
     server: String,
     options: PgConnectOptions,
+    /// Connections to the maintenance database, for listing and creating databases.
+    maintenance: PgPool,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
 }
@@ -59,43 +61,48 @@ impl PostgresEngine {
                 server.name
             ))
         })?;
+        let options = options.disable_statement_logging();
         Ok(Self {
             server: server.name.clone(),
-            options: options.disable_statement_logging(),
+            maintenance: PgPoolOptions::new()
+                .max_connections(2)
+                .connect_lazy_with(options.clone()),
+            options,
             lock_timeout: server.lock_timeout,
             statement_timeout: server.statement_timeout,
         })
     }
 
-    async fn connect_to(&self, database: Option<&str>) -> Result<PgConnection, EngineError> {
-        let options = match database {
-            Some(db) => self.options.clone().database(db),
-            None => self.options.clone(),
-        };
-        let what = database.map_or_else(
-            || format!("connecting to server {}", self.server),
-            |db| format!("connecting to {db} on server {}", self.server),
-        );
-        options.connect().await.map_err(EngineError::db(what))
+    async fn connect_to(&self, database: &str) -> Result<PgConnection, EngineError> {
+        self.options
+            .clone()
+            .database(database)
+            .connect()
+            .await
+            .map_err(EngineError::db(format!(
+                "connecting to {database} on server {}",
+                self.server
+            )))
     }
 
     /// Whether `database` exists; creates it when asked.
     async fn ensure_database(&self, database: &str, create: bool) -> Result<bool, EngineError> {
-        let mut conn = self.connect_to(None).await?;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(database)
-                .fetch_one(&mut conn)
+                .fetch_one(&self.maintenance)
                 .await
-                .map_err(EngineError::db("listing databases"))?;
+                .map_err(EngineError::db(format!(
+                    "listing databases on server {}",
+                    self.server
+                )))?;
         if exists || !create {
-            conn.close().await.ok();
             return Ok(exists);
         }
-        let created = conn
+        let created = self
+            .maintenance
             .execute(format!("CREATE DATABASE {}", quote_ident(database)).as_str())
             .await;
-        conn.close().await.ok();
         match created {
             Ok(_) => Ok(true),
             // Another tenantctl created it in the meantime.
@@ -135,7 +142,7 @@ impl Engine for PostgresEngine {
 
     async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
         self.ensure_database(SCRATCH_DATABASE, true).await?;
-        let mut conn = self.connect_to(Some(SCRATCH_DATABASE)).await?;
+        let mut conn = self.connect_to(SCRATCH_DATABASE).await?;
         let result = async {
             conn.execute("BEGIN")
                 .await
@@ -180,16 +187,17 @@ impl Engine for PostgresEngine {
     }
 
     async fn list_databases(&self) -> Result<Vec<String>, EngineError> {
-        let mut conn = self.connect_to(None).await?;
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT datname::text FROM pg_database WHERE NOT datistemplate \
              AND datname <> current_database() AND left(datname, length($1)) <> $1 ORDER BY 1",
         )
         .bind(RESERVED_PREFIX)
-        .fetch_all(&mut conn)
+        .fetch_all(&self.maintenance)
         .await
-        .map_err(EngineError::db("listing databases"))?;
-        conn.close().await.ok();
+        .map_err(EngineError::db(format!(
+            "listing databases on server {}",
+            self.server
+        )))?;
         Ok(names)
     }
 
@@ -201,7 +209,7 @@ impl Engine for PostgresEngine {
         if !self.ensure_database(database, create).await? {
             return Ok(None);
         }
-        let conn = self.connect_to(Some(database)).await?;
+        let conn = self.connect_to(database).await?;
         Ok(Some(Box::new(PostgresDatabase {
             conn,
             name: database.to_string(),
