@@ -524,3 +524,53 @@ fn plan_shows_postgres_hazards() {
     );
     assert_eq!(leftovers, "0", "the scratch database keeps objects");
 }
+
+/// With `concurrent_indexes: true`, indexes on existing tables are built
+/// with CREATE INDEX CONCURRENTLY after the commit; a failed build leaves an
+/// INVALID index that the next run drops and builds again.
+#[test]
+fn concurrent_index_builds_and_their_recovery() {
+    let Some(url) = pg_url() else { return };
+    let mut fleet = Fleet::new(&url, "cic", &["acme"]);
+    fleet.server_option("concurrent_indexes: true");
+    fleet.write_schema("CREATE TABLE items (id int PRIMARY KEY, code text);");
+    fleet.apply(false);
+    fleet.sql(
+        "acme",
+        "INSERT INTO items VALUES (1, 'a'), (2, 'a'), (3, 'b')",
+    );
+    let desired = "CREATE TABLE items (id int PRIMARY KEY, code text, note text);
+        CREATE INDEX items_note ON items (note);
+        CREATE UNIQUE INDEX items_code ON items (code);";
+    fleet.write_schema(desired);
+    let plan = fleet.run(&["reconcile", "--plan"]);
+    let text = show(&plan);
+    assert!(
+        text.contains("CREATE UNIQUE INDEX CONCURRENTLY items_code")
+            && text.contains("after the transaction commits"),
+        "{text}"
+    );
+    // Duplicate codes: the transaction commits, the unique build fails.
+    let failed = fleet.run(&["reconcile", "--apply", "--format", "json"]);
+    assert!(!failed.status.success(), "{}", show(&failed));
+    assert_eq!(
+        fleet.sql("acme", "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'"),
+        "1",
+        "the transactional part was not committed"
+    );
+    assert_eq!(
+        fleet.sql("acme", "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'items_code' AND NOT i.indisvalid"),
+        "1",
+        "expected the failed build to leave an invalid index"
+    );
+    assert_eq!(fleet.plan_code().0, 2);
+    fleet.sql("acme", "DELETE FROM items WHERE id = 2");
+    fleet.apply(false);
+    assert_eq!(fleet.plan_code().0, 0);
+    assert_eq!(
+        fleet.sql("acme", "SELECT count(*) FROM pg_index WHERE NOT indisvalid"),
+        "0"
+    );
+    let migrated = fleet.dump(&fleet.database("acme"));
+    assert_eq!(migrated, fleet.fresh_dump(desired));
+}

@@ -36,6 +36,7 @@ struct ServerFile {
     max_connections: Option<usize>,
     lock_timeout: Option<Spanned<String>>,
     statement_timeout: Option<Spanned<String>>,
+    concurrent_indexes: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -246,6 +247,7 @@ pub(super) fn load_config(
                 max_connections: s.max_connections.unwrap_or(16).max(1),
                 lock_timeout: lock_timeout.unwrap_or(Duration::from_secs(30)),
                 statement_timeout,
+                concurrent_indexes: s.concurrent_indexes.unwrap_or(false),
             },
         );
     }

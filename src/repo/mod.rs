@@ -52,6 +52,9 @@ pub struct Server {
     pub lock_timeout: Duration,
     /// Longest a single statement may run (engines that support it).
     pub statement_timeout: Option<Duration>,
+    /// PostgreSQL: build new indexes on existing tables with `CREATE INDEX
+    /// CONCURRENTLY`, after the apply's transaction commits.
+    pub concurrent_indexes: bool,
 }
 
 impl Server {

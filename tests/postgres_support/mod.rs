@@ -137,6 +137,14 @@ impl Fleet {
         }
     }
 
+    /// Adds `line` (e.g. `concurrent_indexes: true`) to the server's settings.
+    pub fn server_option(&self, line: &str) {
+        let path = self.root().join("tenantctl.yaml");
+        let mut config = std::fs::read_to_string(&path).unwrap();
+        config.push_str(&format!("    {line}\n"));
+        std::fs::write(path, config).unwrap();
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }

@@ -215,7 +215,8 @@ async fn read_indexes(
     let sql = format!(
         "SELECT {QUAL} AS tbl, \
            CASE WHEN n.nspname = 'public' THEN ic.relname::text ELSE n.nspname || '.' || ic.relname END, \
-           pg_get_indexdef(i.indexrelid), i.indisunique, am.amname::text, pg_get_expr(i.indpred, i.indrelid) \
+           pg_get_indexdef(i.indexrelid), i.indisunique, am.amname::text, pg_get_expr(i.indpred, i.indrelid), \
+           i.indisvalid \
          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
          JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
          JOIN pg_am am ON am.oid = ic.relam \
@@ -236,13 +237,20 @@ async fn read_indexes(
         let definition: String = row.get(2);
         let method: String = row.get(4);
         let (parts, include) = index_columns(&definition, &method);
+        // An index left INVALID by a failed concurrent build differs from
+        // any declared one, so the plan drops and builds it again.
+        let valid: bool = row.get(6);
         t.indexes.push(Index {
             name: row.get(1),
             table,
             unique: row.get(3),
             parts,
             predicate: row.get(5),
-            method: Some(method),
+            method: Some(if valid {
+                method
+            } else {
+                format!("{method} (invalid)")
+            }),
             include,
             definition: Some(definition),
         });

@@ -22,8 +22,19 @@ use crate::sql::{quote_ident, quote_literal};
 use super::inspect::{OBJECT_ORDER, trigger_key};
 use super::names::quote_name;
 
-/// The ordered steps that turn `live` into `declared`.
-pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, EngineError> {
+/// Whether `statement` must run outside a transaction (after the commit).
+pub(super) fn is_concurrent(statement: &str) -> bool {
+    statement.starts_with("CREATE INDEX CONCURRENTLY ")
+        || statement.starts_with("CREATE UNIQUE INDEX CONCURRENTLY ")
+}
+
+/// The ordered steps that turn `live` into `declared`; with `concurrent`,
+/// indexes on existing tables are built with `CREATE INDEX CONCURRENTLY`.
+pub(super) fn plan(
+    live: &SqlSchema,
+    declared: &SqlSchema,
+    concurrent: bool,
+) -> Result<Vec<Step>, EngineError> {
     let changes = diff::diff(live, declared);
     let mut fk_drops = Vec::new();
     let mut fk_adds = Vec::new();
@@ -75,11 +86,25 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
                 change,
                 vec![format!("DROP TABLE {}", quote_name(&t.name))],
             )),
-            Change::CreateIndex { index, .. } => {
+            Change::CreateIndex { index, new_table } => {
                 let ddl = index.definition.clone().ok_or_else(|| {
                     EngineError::Other(format!("internal: no definition for index {}", index.name))
                 })?;
-                body.push(Step::for_change(change, vec![ddl]));
+                if concurrent && !new_table {
+                    let ddl = ddl.replacen(" INDEX ", " INDEX CONCURRENTLY ", 1);
+                    let mut step = Step::for_change(change, vec![ddl]);
+                    step.add_hazard(Hazard::new(
+                        HazardKind::IndexBuild,
+                        "pg-concurrent-index",
+                        format!(
+                            "builds {} with CREATE INDEX CONCURRENTLY after the transaction commits: writes go on meanwhile, but it is not atomic with the other steps; a failed build leaves an INVALID index that the next run drops and builds again",
+                            index.name
+                        ),
+                    ));
+                    body.push(step);
+                } else {
+                    body.push(Step::for_change(change, vec![ddl]));
+                }
             }
             Change::DropIndex(i) => body.push(Step::for_change(
                 change,

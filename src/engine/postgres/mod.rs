@@ -48,6 +48,7 @@ pub struct PostgresEngine {
     maintenance: PgPool,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
+    concurrent_indexes: bool,
 }
 
 impl PostgresEngine {
@@ -70,6 +71,7 @@ impl PostgresEngine {
             options,
             lock_timeout: server.lock_timeout,
             statement_timeout: server.statement_timeout,
+            concurrent_indexes: server.concurrent_indexes,
         })
     }
 
@@ -220,7 +222,9 @@ impl Engine for PostgresEngine {
 
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
         match (live, declared) {
-            (Schema::Sql(live), Schema::Sql(declared)) => migrate::plan(live, declared),
+            (Schema::Sql(live), Schema::Sql(declared)) => {
+                migrate::plan(live, declared, self.concurrent_indexes)
+            }
             _ => Err(EngineError::Other("postgres plans SQL schemas only".into())),
         }
     }
@@ -239,12 +243,69 @@ impl PostgresDatabase {
         self.conn.execute(sql).await.map(|_| ())
     }
 
-    /// Everything after `BEGIN`, up to (not including) `COMMIT`.
+    /// Takes the tenant's advisory lock for this session, waiting at most `lock_timeout`.
+    async fn lock(&mut self) -> Result<(), EngineError> {
+        self.exec(&format!(
+            "SET lock_timeout = {}",
+            self.lock_timeout.as_millis().max(1)
+        ))
+        .await
+        .map_err(EngineError::db("preparing the session"))?;
+        match sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if sql_state(&e).as_deref() == Some("55P03") => Err(EngineError::LockTimeout {
+                database: self.name.clone(),
+                waited: self.lock_timeout,
+            }),
+            Err(e) => Err(EngineError::db(format!("locking {}", self.name))(e)),
+        }
+    }
+
+    /// The transaction, then the statements that must run outside one.
+    async fn migrate_locked(
+        &mut self,
+        planner: Planner<'_>,
+        record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        self.exec("BEGIN").await.map_err(EngineError::db(format!(
+            "starting a transaction on {}",
+            self.name
+        )))?;
+        let outcome = self.migrate_in_transaction(planner, record).await;
+        let end = match &outcome {
+            Ok((MigrateOutcome::Applied { .. }, _)) => "COMMIT",
+            _ => "ROLLBACK",
+        };
+        let ended = self.exec(end).await;
+        let (outcome, deferred) = match (outcome, ended) {
+            (Ok(o), Ok(())) => o,
+            (Ok(_), Err(e)) => return Err(EngineError::db(format!("{end} on {}", self.name))(e)),
+            (Err(e), _) => return Err(e),
+        };
+        for statement in deferred {
+            self.exec(&statement).await.map_err(|e| {
+                EngineError::Other(format!(
+                    "the transaction was committed, then `{}` failed: {}; the next run builds it again",
+                    first_line(&statement),
+                    e.as_database_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+                ))
+            })?;
+        }
+        Ok(outcome)
+    }
+
+    /// Everything after `BEGIN`, up to (not including) `COMMIT`; also
+    /// returns the statements to run after the commit.
     async fn migrate_in_transaction(
         &mut self,
         planner: Planner<'_>,
         mut record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
+    ) -> Result<(MigrateOutcome, Vec<String>), EngineError> {
         let mut settings = vec![
             format!(
                 "SET LOCAL lock_timeout = {}",
@@ -265,31 +326,23 @@ impl PostgresDatabase {
                 .await
                 .map_err(EngineError::db("preparing the transaction"))?;
         }
-        if let Err(e) = sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut self.conn)
-            .await
-        {
-            return Err(if sql_state(&e).as_deref() == Some("55P03") {
-                EngineError::LockTimeout {
-                    database: self.name.clone(),
-                    waited: self.lock_timeout,
-                }
-            } else {
-                EngineError::db(format!("locking {}", self.name))(e)
-            });
-        }
         let live = Schema::Sql(inspect::inspect(&mut self.conn).await?);
         let steps = match planner(&live) {
             Ok(steps) => steps,
-            Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
+            Err(reason) => return Ok((MigrateOutcome::Refused(reason), Vec::new())),
         };
         if steps.is_empty() {
-            return Ok(MigrateOutcome::UpToDate);
+            return Ok((MigrateOutcome::UpToDate, Vec::new()));
         }
         let mut count = 0;
+        let mut deferred = Vec::new();
         for step in &steps {
             for statement in &step.statements {
+                if migrate::is_concurrent(statement) {
+                    deferred.push(statement.clone());
+                    count += 1;
+                    continue;
+                }
                 self.exec(statement).await.map_err(|e| {
                     let message = e
                         .as_database_error()
@@ -311,7 +364,7 @@ impl PostgresDatabase {
             .collect();
         record.outcome = "applied".into();
         self.write_history(&record).await?;
-        Ok(MigrateOutcome::Applied { statements: count })
+        Ok((MigrateOutcome::Applied { statements: count }, deferred))
     }
 
     async fn write_history(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
@@ -354,21 +407,14 @@ impl Connection for PostgresDatabase {
         planner: Planner<'_>,
         record: HistoryRecord,
     ) -> Result<MigrateOutcome, EngineError> {
-        self.exec("BEGIN").await.map_err(EngineError::db(format!(
-            "starting a transaction on {}",
-            self.name
-        )))?;
-        let outcome = self.migrate_in_transaction(planner, record).await;
-        let end = match &outcome {
-            Ok(MigrateOutcome::Applied { .. }) => "COMMIT",
-            _ => "ROLLBACK",
-        };
-        let ended = self.exec(end).await;
-        match (outcome, ended) {
-            (Ok(o), Ok(())) => Ok(o),
-            (Ok(_), Err(e)) => Err(EngineError::db(format!("{end} on {}", self.name))(e)),
-            (Err(e), _) => Err(e),
-        }
+        self.lock().await?;
+        let outcome = self.migrate_locked(planner, record).await;
+        // Also released if the session ends.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut self.conn)
+            .await;
+        outcome
     }
 
     async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
