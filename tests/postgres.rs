@@ -300,6 +300,17 @@ cases! {
         keep: "SELECT id, price FROM items ORDER BY id",
         destructive: false,
     };
+    views_in_another_schema_rebuilt => Case {
+        current: "CREATE SCHEMA billing;
+            CREATE TABLE billing.invoices (id int PRIMARY KEY, amount numeric(8,2));
+            CREATE VIEW billing.recent AS SELECT id, amount FROM billing.invoices;",
+        rows: "INSERT INTO billing.invoices VALUES (1, 10.5), (2, 20);",
+        desired: "CREATE SCHEMA billing;
+            CREATE TABLE billing.invoices (id int PRIMARY KEY, amount numeric(12,3));
+            CREATE VIEW billing.recent AS SELECT id, amount FROM billing.invoices;",
+        keep: "SELECT id, (amount * 100)::int FROM billing.invoices ORDER BY id",
+        destructive: false,
+    };
 }
 
 /// Declaring what the database already has, in another spelling, plans nothing.
