@@ -585,3 +585,83 @@ fn concurrent_index_builds_and_their_recovery() {
     let migrated = fleet.dump(&fleet.database("acme"));
     assert_eq!(migrated, fleet.fresh_dump(desired));
 }
+
+/// Schema-per-tenant placement: every tenant is a schema of one database;
+/// tenants are migrated independently, and each schema matches a fresh one.
+#[test]
+fn schema_per_tenant_placement() {
+    let Some(url) = pg_url() else { return };
+    let mut fleet = Fleet::new(&url, "schemas", &["acme", "globex"]);
+    let db = fleet.schema_per_tenant();
+    fleet.write_schema(
+        "CREATE TYPE status AS ENUM ('new', 'paid');
+         CREATE TABLE orders (id serial PRIMARY KEY, status status NOT NULL DEFAULT 'new', total numeric(10,2));
+         CREATE INDEX orders_status ON orders (status);",
+    );
+    fleet.apply(false);
+    assert_eq!(fleet.plan_code().0, 0);
+    let acme = fleet.database("acme");
+    let globex = fleet.database("globex");
+    postgres_support::psql(
+        &url,
+        &db,
+        &format!("INSERT INTO {acme}.orders (total) VALUES (1), (2)"),
+    );
+    let desired = "CREATE TYPE status AS ENUM ('new', 'paid', 'void');
+         CREATE TABLE orders (id serial PRIMARY KEY, status status NOT NULL DEFAULT 'new', total numeric(12,2), note text);
+         CREATE TABLE lines (order_id int REFERENCES orders(id), qty int CHECK (qty > 0));
+         CREATE INDEX orders_status ON orders (status) WHERE status <> 'new';
+         CREATE VIEW paid AS SELECT id FROM orders WHERE total > 0;
+         CREATE FUNCTION order_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM orders $$;";
+    fleet.write_schema(desired);
+    assert_eq!(fleet.plan_code().0, 2);
+    fleet.apply(false);
+    let (code, plan) = fleet.plan_code();
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(
+        postgres_support::psql(&url, &db, &format!("SELECT count(*) FROM {acme}.orders")),
+        "2"
+    );
+    assert_eq!(
+        postgres_support::psql(
+            &url,
+            &db,
+            &format!("SELECT count(*) FROM {acme}._tenantctl_history")
+        ),
+        "2"
+    );
+    // The oracle: a fresh schema where the blueprint ran through psql.
+    let oracle = fleet.scratch_database("oracle");
+    let file = fleet.tempfile("oracle.sql");
+    std::fs::write(
+        &file,
+        format!("CREATE SCHEMA zz_oracle; SET search_path = zz_oracle, public;\n{desired}"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("psql")
+        .args([
+            &postgres_support::url_for(&url, &oracle),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-f",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fresh = fleet.dump_schema(&oracle, "zz_oracle");
+    assert!(
+        fresh
+            .iter()
+            .any(|s| s.starts_with("CREATE TABLE SCHEMA.lines")),
+        "the oracle dump is empty: {fresh:?}"
+    );
+    assert_eq!(fleet.dump_schema(&db, &acme), fresh);
+    assert_eq!(fleet.dump_schema(&db, &globex), fresh);
+}

@@ -37,6 +37,7 @@ struct ServerFile {
     lock_timeout: Option<Spanned<String>>,
     statement_timeout: Option<Spanned<String>>,
     concurrent_indexes: Option<bool>,
+    tenant_schemas_in: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -248,6 +249,7 @@ pub(super) fn load_config(
                 lock_timeout: lock_timeout.unwrap_or(Duration::from_secs(30)),
                 statement_timeout,
                 concurrent_indexes: s.concurrent_indexes.unwrap_or(false),
+                tenant_schemas_in: s.tenant_schemas_in,
             },
         );
     }

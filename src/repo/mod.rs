@@ -55,6 +55,9 @@ pub struct Server {
     /// PostgreSQL: build new indexes on existing tables with `CREATE INDEX
     /// CONCURRENTLY`, after the apply's transaction commits.
     pub concurrent_indexes: bool,
+    /// PostgreSQL schema-per-tenant placement: every tenant database of this
+    /// server is a schema of this one database instead of a database of its own.
+    pub tenant_schemas_in: Option<String>,
 }
 
 impl Server {

@@ -145,6 +145,37 @@ impl Fleet {
         std::fs::write(path, config).unwrap();
     }
 
+    /// Switches the server to schema-per-tenant placement in a database of
+    /// this fleet; returns that database's name.
+    pub fn schema_per_tenant(&mut self) -> String {
+        let db = format!("{}_fleet", self.prefix);
+        self.server_option(&format!("tenant_schemas_in: {db}"));
+        self.created.push(db.clone());
+        db
+    }
+
+    /// `pg_dump --schema-only` of one schema, its name replaced by `SCHEMA`.
+    pub fn dump_schema(&self, database: &str, schema: &str) -> Vec<String> {
+        let out = Command::new("pg_dump")
+            .args([
+                "--schema-only",
+                "--no-owner",
+                "--no-privileges",
+                "--exclude-table=*._tenantctl_*",
+                "-n",
+                schema,
+                &url_for(&self.url, database),
+            ])
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        normalize_dump(&String::from_utf8_lossy(&out.stdout).replace(schema, "SCHEMA"))
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }

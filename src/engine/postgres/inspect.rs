@@ -38,20 +38,64 @@ const OWN_REL: &str = "c.relname NOT LIKE '\\_tenantctl\\_%' \
 const QUAL: &str = "CASE WHEN n.nspname = 'public' THEN c.relname::text \
      ELSE n.nspname || '.' || c.relname END";
 
-/// Reads the whole schema of the database `conn` is connected to.
-pub(super) async fn inspect(conn: &mut PgConnection) -> Result<SqlSchema, EngineError> {
+/// What one tenant database is: a whole database (objects in `public` are
+/// named bare, other schemas qualified), or one schema of a shared database
+/// (schema-per-tenant: only that schema is read, its objects named bare and
+/// its name removed from the server's definitions, so every tenant's model
+/// reads the same).
+#[derive(Debug, Clone)]
+pub(super) struct Scope {
+    pub home: String,
+    pub schema_only: bool,
+}
+
+impl Scope {
+    pub fn database() -> Scope {
+        Scope {
+            home: "public".into(),
+            schema_only: false,
+        }
+    }
+
+    /// Adapts a catalog query written for a whole database.
+    fn sql(&self, query: String) -> String {
+        let home = quote_literal(&self.home);
+        let query = if self.schema_only {
+            query.replace(MANAGED_NS, &format!("n.nspname = {home}"))
+        } else {
+            query
+        };
+        query.replace("'public'", &home)
+    }
+
+    /// Drops the home schema's qualification from a server-printed definition.
+    pub fn relative(&self, text: String) -> String {
+        if self.schema_only {
+            text.replace(&format!("{}.", self.home), "")
+        } else {
+            text
+        }
+    }
+}
+
+/// Reads the whole schema of the tenant database `conn` is connected to.
+pub(super) async fn inspect(
+    conn: &mut PgConnection,
+    scope: &Scope,
+) -> Result<SqlSchema, EngineError> {
     let mut schema = SqlSchema::default();
-    read_columns(conn, &mut schema.tables).await?;
-    read_constraints(conn, &mut schema.tables).await?;
-    read_indexes(conn, &mut schema.tables).await?;
-    read_views(conn, &mut schema).await?;
-    read_triggers(conn, &mut schema).await?;
-    read_objects(conn, &mut schema).await?;
+    read_columns(conn, scope, &mut schema.tables).await?;
+    read_constraints(conn, scope, &mut schema.tables).await?;
+    read_indexes(conn, scope, &mut schema.tables).await?;
+    read_views(conn, scope, &mut schema).await?;
+    read_triggers(conn, scope, &mut schema).await?;
+    read_objects(conn, scope, &mut schema).await?;
     Ok(schema)
 }
 
 async fn read_columns(
     conn: &mut PgConnection,
+    scope: &Scope,
     tables: &mut BTreeMap<String, Table>,
 ) -> Result<(), EngineError> {
     let sql = format!(
@@ -70,7 +114,7 @@ async fn read_columns(
          WHERE c.relkind IN ('r', 'p') AND {MANAGED_NS} AND {OWN_REL} \
          ORDER BY 1, a.attnum"
     );
-    let rows = sqlx::query(&sql)
+    let rows = sqlx::query(&scope.sql(sql))
         .fetch_all(&mut *conn)
         .await
         .map_err(EngineError::db("reading tables and columns"))?;
@@ -84,7 +128,9 @@ async fn read_columns(
         let Some(column) = row.get::<Option<String>, _>(2) else {
             continue; // a table without columns
         };
-        let default: Option<String> = row.get::<Option<String>, _>(5).map(normalize_default);
+        let default: Option<String> = row
+            .get::<Option<String>, _>(5)
+            .map(|d| normalize_default(scope.relative(d)));
         let identity: String = row.get(6);
         let generated: String = row.get(7);
         let serial: bool = row.get(10);
@@ -101,7 +147,7 @@ async fn read_columns(
         };
         table.columns.push(Column {
             name: column,
-            data_type: row.get(3),
+            data_type: scope.relative(row.get(3)),
             nullable: !row.get::<bool, _>(4),
             auto_increment: serial
                 && default
@@ -143,6 +189,7 @@ fn action(code: &str) -> String {
 
 async fn read_constraints(
     conn: &mut PgConnection,
+    scope: &Scope,
     tables: &mut BTreeMap<String, Table>,
 ) -> Result<(), EngineError> {
     let sql = format!(
@@ -160,7 +207,7 @@ async fn read_constraints(
            AND {MANAGED_NS} AND {OWN_REL} \
          ORDER BY 1, 2"
     );
-    let rows = sqlx::query(&sql)
+    let rows = sqlx::query(&scope.sql(sql))
         .fetch_all(&mut *conn)
         .await
         .map_err(EngineError::db("reading constraints"))?;
@@ -171,7 +218,7 @@ async fn read_constraints(
         };
         let name: String = row.get(1);
         let kind: String = row.get(2);
-        let definition: String = row.get(3);
+        let definition = scope.relative(row.get(3));
         let columns: Vec<String> = row.get(4);
         match kind.as_str() {
             "p" => {
@@ -210,6 +257,7 @@ async fn read_constraints(
 
 async fn read_indexes(
     conn: &mut PgConnection,
+    scope: &Scope,
     tables: &mut BTreeMap<String, Table>,
 ) -> Result<(), EngineError> {
     let sql = format!(
@@ -225,7 +273,7 @@ async fn read_indexes(
                            AND k.contype IN ('p', 'u', 'x')) \
          ORDER BY 1, 2"
     );
-    let rows = sqlx::query(&sql)
+    let rows = sqlx::query(&scope.sql(sql))
         .fetch_all(&mut *conn)
         .await
         .map_err(EngineError::db("reading indexes"))?;
@@ -234,7 +282,7 @@ async fn read_indexes(
         let Some(t) = tables.get_mut(&table) else {
             continue;
         };
-        let definition: String = row.get(2);
+        let definition = scope.relative(row.get(2));
         let method: String = row.get(4);
         let (parts, include) = index_columns(&definition, &method);
         // An index left INVALID by a failed concurrent build differs from
@@ -348,20 +396,24 @@ fn split_top_level(text: &str) -> Vec<String> {
     parts
 }
 
-async fn read_views(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result<(), EngineError> {
+async fn read_views(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    schema: &mut SqlSchema,
+) -> Result<(), EngineError> {
     let sql = format!(
         "SELECT {QUAL}, c.relkind = 'm', pg_get_viewdef(c.oid, true) \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('v', 'm') AND {MANAGED_NS} AND {OWN_REL} ORDER BY 1"
     );
-    let rows = sqlx::query(&sql)
+    let rows = sqlx::query(&scope.sql(sql))
         .fetch_all(&mut *conn)
         .await
         .map_err(EngineError::db("reading views"))?;
     for row in rows {
         let name: String = row.get(0);
         let materialized: bool = row.get(1);
-        let body: String = row.get(2);
+        let body = scope.relative(row.get(2));
         let body = body.trim().trim_end_matches(';').to_string();
         let ddl = format!(
             "CREATE {}VIEW {} AS\n{body}",
@@ -381,21 +433,25 @@ async fn read_views(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result<(
     Ok(())
 }
 
-async fn read_triggers(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result<(), EngineError> {
+async fn read_triggers(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    schema: &mut SqlSchema,
+) -> Result<(), EngineError> {
     let sql = format!(
         "SELECT {QUAL}, tg.tgname::text, pg_get_triggerdef(tg.oid, true) \
          FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE NOT tg.tgisinternal AND {MANAGED_NS} AND {OWN_REL} ORDER BY 1, 2"
     );
-    let rows = sqlx::query(&sql)
+    let rows = sqlx::query(&scope.sql(sql))
         .fetch_all(&mut *conn)
         .await
         .map_err(EngineError::db("reading triggers"))?;
     for row in rows {
         let table: String = row.get(0);
         let trigger: String = row.get(1);
-        let definition: String = row.get(2);
+        let definition = scope.relative(row.get(2));
         // Trigger names are per table in PostgreSQL.
         let name = trigger_key(&table, &trigger);
         schema.triggers.insert(
@@ -440,13 +496,17 @@ fn object(kind: &str, name: String, definition: String, ddl: Vec<String>) -> (St
     )
 }
 
-async fn read_objects(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result<(), EngineError> {
+async fn read_objects(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    schema: &mut SqlSchema,
+) -> Result<(), EngineError> {
     let objects = &mut schema.objects;
     let q = |e| EngineError::db(format!("reading {e}"));
 
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(&scope.sql(format!(
         "SELECT n.nspname::text FROM pg_namespace n WHERE {MANAGED_NS} AND n.nspname <> 'public' ORDER BY 1"
-    ))
+    )))
     .fetch_all(&mut *conn)
     .await
     .map_err(q("schemas"))?;
@@ -487,12 +547,12 @@ async fn read_objects(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result
     let own_type = "NOT EXISTS (SELECT 1 FROM pg_depend dx WHERE dx.classid = 'pg_type'::regclass \
                     AND dx.objid = t.oid AND dx.deptype = 'e')";
     let type_name = "CASE WHEN n.nspname = 'public' THEN t.typname::text ELSE n.nspname || '.' || t.typname END";
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(&scope.sql(format!(
         "SELECT {type_name}, ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid \
                                    ORDER BY e.enumsortorder), obj_description(t.oid, 'pg_type') \
          FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
          WHERE t.typtype = 'e' AND {MANAGED_NS} AND {own_type} ORDER BY 1"
-    ))
+    )))
     .fetch_all(&mut *conn)
     .await
     .map_err(q("enum types"))?;
@@ -521,7 +581,7 @@ async fn read_objects(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result
         objects.insert(key, obj);
     }
 
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(&scope.sql(format!(
         "SELECT {type_name}, format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault, \
            CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation THEN co.collname::text END, \
            ARRAY(SELECT 'CONSTRAINT ' || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid, true) \
@@ -530,7 +590,7 @@ async fn read_objects(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result
          JOIN pg_type bt ON bt.oid = t.typbasetype \
          LEFT JOIN pg_collation co ON co.oid = t.typcollation \
          WHERE t.typtype = 'd' AND {MANAGED_NS} AND {own_type} ORDER BY 1"
-    ))
+    )))
     .fetch_all(&mut *conn)
     .await
     .map_err(q("domains"))?;
@@ -553,11 +613,12 @@ async fn read_objects(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result
         for check in row.get::<Vec<String>, _>(5) {
             definition.push_str(&format!(" {check}"));
         }
+        let definition = scope.relative(definition);
         let ddl = vec![definition.clone()];
         objects.extend([object("domain", name, definition, ddl)]);
     }
 
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(&scope.sql(format!(
         "SELECT {QUAL}, format_type(s.seqtypid, NULL), s.seqincrement, s.seqmin, s.seqmax, s.seqstart, \
            s.seqcache, s.seqcycle \
          FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
@@ -565,7 +626,7 @@ async fn read_objects(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result
          WHERE {MANAGED_NS} AND {OWN_REL} \
            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
                            AND d.objid = c.oid AND d.deptype IN ('a', 'i')) ORDER BY 1"
-    ))
+    )))
     .fetch_all(&mut *conn)
     .await
     .map_err(q("sequences"))?;
@@ -590,14 +651,14 @@ async fn read_objects(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result
     }
 
     let rows = sqlx::query(
-        &format!(
+        &scope.sql(format!(
             "SELECT CASE WHEN n.nspname = 'public' THEN p.proname::text ELSE n.nspname || '.' || p.proname END, \
                pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid), p.prokind::text \
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
              WHERE p.prokind IN ('f', 'p') AND {MANAGED_NS} \
                AND NOT EXISTS (SELECT 1 FROM pg_depend dx WHERE dx.classid = 'pg_proc'::regclass \
                                AND dx.objid = p.oid AND dx.deptype = 'e') ORDER BY 1, 2"
-        ),
+        )),
     )
     .fetch_all(&mut *conn)
     .await
@@ -605,7 +666,7 @@ async fn read_objects(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result
     for row in rows {
         let name: String = row.get(0);
         let args: String = row.get(1);
-        let definition: String = row.get(2);
+        let definition = scope.relative(row.get(2));
         let kind: String = row.get(3);
         let signature = format!("{name}({args})");
         let ddl = vec![definition.trim_end().to_string()];
@@ -616,6 +677,10 @@ async fn read_objects(conn: &mut PgConnection, schema: &mut SqlSchema) -> Result
             definition.trim_end().to_string(),
             ddl,
         )]);
+    }
+    if scope.schema_only {
+        // Schemas and extensions belong to the shared database, not to a tenant.
+        objects.retain(|_, o| o.kind != "extension" && o.kind != "schema");
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ mod inspect;
 mod migrate;
 mod names;
 
+use inspect::Scope;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -49,7 +51,16 @@ pub struct PostgresEngine {
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
     concurrent_indexes: bool,
+    /// Schema-per-tenant: the database holding every tenant schema.
+    schemas_in: Option<String>,
 }
+
+/// The schema the blueprint runs in when building the declared model for
+/// schema-per-tenant placement.
+const SCRATCH_HOME: &str = "_tenantctl_home";
+
+/// The advisory lock class of a tenant (two-key form; key 2 is the hash of its name).
+const LOCK_CLASS: i32 = 0x746e_6e74;
 
 impl PostgresEngine {
     /// Reads the server's settings; connects lazily.
@@ -72,6 +83,7 @@ impl PostgresEngine {
             lock_timeout: server.lock_timeout,
             statement_timeout: server.statement_timeout,
             concurrent_indexes: server.concurrent_indexes,
+            schemas_in: server.tenant_schemas_in.clone(),
         })
     }
 
@@ -156,6 +168,23 @@ impl Engine for PostgresEngine {
                 .execute(&mut conn)
                 .await
                 .map_err(EngineError::db("locking the scratch database"))?;
+            let scope = if self.schemas_in.is_some() {
+                let home = quote_ident(SCRATCH_HOME);
+                for s in [
+                    format!("CREATE SCHEMA {home}"),
+                    format!("SET LOCAL search_path = {home}, public"),
+                ] {
+                    conn.execute(s.as_str())
+                        .await
+                        .map_err(EngineError::db("preparing the scratch schema"))?;
+                }
+                Scope {
+                    home: SCRATCH_HOME.into(),
+                    schema_only: true,
+                }
+            } else {
+                Scope::database()
+            };
             for statement in &blueprint.statements {
                 if let Err(e) = conn.execute(statement.text.as_str()).await {
                     let (mut line, mut column) =
@@ -179,7 +208,7 @@ impl Engine for PostgresEngine {
                     });
                 }
             }
-            inspect::inspect(&mut conn).await
+            inspect::inspect(&mut conn, &scope).await
         }
         .await;
         // Never keep anything: the scratch database stays empty.
@@ -189,6 +218,22 @@ impl Engine for PostgresEngine {
     }
 
     async fn list_databases(&self) -> Result<Vec<String>, EngineError> {
+        if let Some(db) = &self.schemas_in {
+            if !self.ensure_database(db, false).await? {
+                return Ok(Vec::new());
+            }
+            let mut conn = self.connect_to(db).await?;
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema') \
+                 AND nspname NOT LIKE 'pg\\_%' AND left(nspname, length($1)) <> $1 ORDER BY 1",
+            )
+            .bind(RESERVED_PREFIX)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(EngineError::db(format!("listing tenant schemas in {db}")))?;
+            conn.close().await.ok();
+            return Ok(names);
+        }
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT datname::text FROM pg_database WHERE NOT datistemplate \
              AND datname <> current_database() AND left(datname, length($1)) <> $1 ORDER BY 1",
@@ -208,13 +253,52 @@ impl Engine for PostgresEngine {
         database: &str,
         create: bool,
     ) -> Result<Option<Box<dyn Connection>>, EngineError> {
-        if !self.ensure_database(database, create).await? {
+        let Some(shared) = &self.schemas_in else {
+            if !self.ensure_database(database, create).await? {
+                return Ok(None);
+            }
+            let conn = self.connect_to(database).await?;
+            return Ok(Some(Box::new(PostgresDatabase {
+                conn,
+                name: database.to_string(),
+                scope: Scope::database(),
+                lock_timeout: self.lock_timeout,
+                statement_timeout: self.statement_timeout,
+            })));
+        };
+        if !self.ensure_database(shared, create).await? {
             return Ok(None);
         }
-        let conn = self.connect_to(database).await?;
+        let mut conn = self.connect_to(shared).await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(database)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(EngineError::db(format!("looking for schema {database}")))?;
+        if !exists && !create {
+            conn.close().await.ok();
+            return Ok(None);
+        }
+        let schema = quote_ident(database);
+        for s in [
+            format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+            format!("SET search_path = {schema}, public"),
+        ] {
+            // Two runs creating the schema at once: the loser's error is harmless.
+            if let Err(e) = conn.execute(s.as_str()).await {
+                if !matches!(sql_state(&e).as_deref(), Some("23505" | "42P06")) {
+                    return Err(EngineError::db(format!("preparing schema {database}"))(e));
+                }
+            }
+        }
         Ok(Some(Box::new(PostgresDatabase {
             conn,
             name: database.to_string(),
+            scope: Scope {
+                home: database.to_string(),
+                schema_only: true,
+            },
             lock_timeout: self.lock_timeout,
             statement_timeout: self.statement_timeout,
         })))
@@ -234,11 +318,17 @@ impl Engine for PostgresEngine {
 struct PostgresDatabase {
     conn: PgConnection,
     name: String,
+    scope: Scope,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
 }
 
 impl PostgresDatabase {
+    /// `_tenantctl_history` in the tenant's schema (`public` for a whole database).
+    fn history_table(&self) -> String {
+        format!("{}.{HISTORY_TABLE}", quote_ident(&self.scope.home))
+    }
+
     async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         self.conn.execute(sql).await.map(|_| ())
     }
@@ -251,8 +341,9 @@ impl PostgresDatabase {
         ))
         .await
         .map_err(EngineError::db("preparing the session"))?;
-        match sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(LOCK_KEY)
+        match sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(&self.name)
             .execute(&mut self.conn)
             .await
         {
@@ -326,7 +417,7 @@ impl PostgresDatabase {
                 .await
                 .map_err(EngineError::db("preparing the transaction"))?;
         }
-        let live = Schema::Sql(inspect::inspect(&mut self.conn).await?);
+        let live = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
         let steps = match planner(&live) {
             Ok(steps) => steps,
             Err(reason) => return Ok((MigrateOutcome::Refused(reason), Vec::new())),
@@ -356,7 +447,7 @@ impl PostgresDatabase {
                 count += 1;
             }
         }
-        let after = Schema::Sql(inspect::inspect(&mut self.conn).await?);
+        let after = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
         record.schema_fingerprint = after.fingerprint();
         record.statements = steps
             .iter()
@@ -369,17 +460,19 @@ impl PostgresDatabase {
 
     async fn write_history(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
         self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS public.{HISTORY_TABLE} (\
+            "CREATE TABLE IF NOT EXISTS {} (\
              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, applied_at text NOT NULL, \
              tenantctl_version text NOT NULL, git_commit text, blueprint text NOT NULL, \
              blueprint_hash text NOT NULL, schema_fingerprint text NOT NULL, \
-             statements text NOT NULL, outcome text NOT NULL)"
+             statements text NOT NULL, outcome text NOT NULL)",
+            self.history_table()
         ))
         .await
         .map_err(EngineError::db("creating the history table"))?;
         sqlx::query(&format!(
-            "INSERT INTO public.{HISTORY_TABLE} (applied_at, tenantctl_version, git_commit, blueprint, \
-             blueprint_hash, schema_fingerprint, statements, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO {} (applied_at, tenantctl_version, git_commit, blueprint, \
+             blueprint_hash, schema_fingerprint, statements, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            self.history_table()
         ))
         .bind(&record.applied_at)
         .bind(&record.tenantctl_version)
@@ -399,7 +492,9 @@ impl PostgresDatabase {
 #[async_trait]
 impl Connection for PostgresDatabase {
     async fn introspect(&mut self) -> Result<Schema, EngineError> {
-        Ok(Schema::Sql(inspect::inspect(&mut self.conn).await?))
+        Ok(Schema::Sql(
+            inspect::inspect(&mut self.conn, &self.scope).await?,
+        ))
     }
 
     async fn migrate(
@@ -410,8 +505,9 @@ impl Connection for PostgresDatabase {
         self.lock().await?;
         let outcome = self.migrate_locked(planner, record).await;
         // Also released if the session ends.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LOCK_KEY)
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(&self.name)
             .execute(&mut self.conn)
             .await;
         outcome
@@ -419,7 +515,7 @@ impl Connection for PostgresDatabase {
 
     async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
         let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(format!("public.{HISTORY_TABLE}"))
+            .bind(self.history_table())
             .fetch_one(&mut self.conn)
             .await
             .map_err(EngineError::db("reading history"))?;
@@ -428,7 +524,8 @@ impl Connection for PostgresDatabase {
         }
         let row = sqlx::query(&format!(
             "SELECT applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
-             schema_fingerprint, statements, outcome FROM public.{HISTORY_TABLE} ORDER BY id DESC LIMIT 1"
+             schema_fingerprint, statements, outcome FROM {} ORDER BY id DESC LIMIT 1",
+            self.history_table()
         ))
         .fetch_optional(&mut self.conn)
         .await
