@@ -665,3 +665,47 @@ fn schema_per_tenant_placement() {
     assert_eq!(fleet.dump_schema(&db, &acme), fresh);
     assert_eq!(fleet.dump_schema(&db, &globex), fresh);
 }
+
+/// The PostgreSQL-only server options are refused elsewhere, at their place in the file.
+#[test]
+fn postgres_options_are_checked_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("blueprints/shop")).unwrap();
+    std::fs::create_dir_all(root.join("tenants")).unwrap();
+    std::fs::write(
+        root.join("tenantctl.yaml"),
+        "servers:\n  local:\n    engine: sqlite\n    path: data\n    concurrent_indexes: true\n  pg:\n    engine: postgres\n    url: \"${NOPE_URL}\"\n    tenant_schemas_in: Bad-Name\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("blueprints/shop/blueprint.yaml"),
+        "engine: sqlite\nserver: local\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("blueprints/shop/schema.sql"),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("tenants/a.yaml"),
+        "tenants:\n  - name: acme\n    databases: [{blueprint: shop}]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
+        .args(["--repo", root.to_str().unwrap(), "validate"])
+        .output()
+        .unwrap();
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("tenantctl.yaml:2:3:")
+            && text.contains("options of engine postgres, not sqlite"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tenant_schemas_in: name \"Bad-Name\""),
+        "{text}"
+    );
+}

@@ -230,6 +230,25 @@ pub(super) fn load_config(
             }
             _ => {}
         }
+        if engine != EngineKind::Postgres
+            && (s.concurrent_indexes.is_some() || s.tenant_schemas_in.is_some())
+        {
+            diags.push(diag(
+                file,
+                pos,
+                format!(
+                    "server {}: `concurrent_indexes` and `tenant_schemas_in` are options of engine postgres, not {engine}",
+                    name.as_str()
+                ),
+            ));
+        }
+        if let Some(Err(e)) = s.tenant_schemas_in.as_deref().map(check_name) {
+            diags.push(diag(
+                file,
+                pos,
+                format!("server {}: tenant_schemas_in: {e}", name.as_str()),
+            ));
+        }
         let lock_timeout = s
             .lock_timeout
             .as_ref()
