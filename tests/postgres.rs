@@ -709,3 +709,51 @@ fn postgres_options_are_checked_offline() {
         "{text}"
     );
 }
+
+/// `lock_timeout` bounds the wait for another tenantctl's lock on the tenant
+/// and for the table locks the DDL needs; either way the tenant is unchanged.
+#[test]
+fn lock_timeout_bounds_every_wait() {
+    let Some(url) = pg_url() else { return };
+    let fleet = Fleet::new(&url, "locktimeout", &["acme"]);
+    fleet.server_option("lock_timeout: 1s");
+    fleet.server_option("statement_timeout: 30s");
+    fleet.write_schema("CREATE TABLE items (id int PRIMARY KEY);");
+    fleet.apply(false);
+    fleet.sql("acme", "INSERT INTO items VALUES (1)");
+    let before = fleet.dump(&fleet.database("acme"));
+    fleet.write_schema("CREATE TABLE items (id int PRIMARY KEY, note text);");
+    // Another tenantctl holds this tenant's advisory lock.
+    let mut holder = fleet.session("acme");
+    send(
+        &mut holder,
+        &format!(
+            "SELECT pg_advisory_lock({}, hashtext('{}'));\n",
+            0x746e_6e74,
+            fleet.database("acme")
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let out = fleet.run(&["reconcile", "--apply", "--format", "json"]);
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("holds the lock"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    send(
+        &mut holder,
+        "SELECT pg_advisory_unlock_all();\nBEGIN;\nSELECT * FROM items FOR UPDATE;\n",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // A row lock blocks the ALTER TABLE: cancelled after lock_timeout.
+    let out = fleet.run(&["reconcile", "--apply", "--format", "json"]);
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("lock timeout"), "{text}");
+    send(&mut holder, "ROLLBACK;\n");
+    drop(holder.stdin.take());
+    holder.wait().ok();
+    assert_eq!(fleet.dump(&fleet.database("acme")), before);
+    fleet.apply(false);
+    assert_eq!(fleet.plan_code().0, 0);
+}

@@ -108,7 +108,7 @@ impl Fleet {
         std::fs::create_dir_all(root.join("tenants")).unwrap();
         std::fs::write(
             root.join("tenantctl.yaml"),
-            "servers:\n  pg:\n    engine: postgres\n    url: \"${TENANTCTL_TEST_PG_URL}\"\n    lock_timeout: 60s\n",
+            "servers:\n  pg:\n    engine: postgres\n    url: \"${TENANTCTL_TEST_PG_URL}\"\n",
         )
         .unwrap();
         std::fs::write(
