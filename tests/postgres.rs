@@ -311,6 +311,13 @@ cases! {
         keep: "SELECT id, (amount * 100)::int FROM billing.invoices ORDER BY id",
         destructive: false,
     };
+    unlogged_tables => Case {
+        current: "CREATE TABLE cache (k text PRIMARY KEY, v text); CREATE UNLOGGED TABLE events (id int PRIMARY KEY);",
+        rows: "INSERT INTO cache VALUES ('a', '1'); INSERT INTO events VALUES (1);",
+        desired: "CREATE UNLOGGED TABLE cache (k text PRIMARY KEY, v text); CREATE TABLE events (id int PRIMARY KEY); CREATE UNLOGGED TABLE scratch (x int);",
+        keep: "SELECT (SELECT count(*) FROM cache), (SELECT count(*) FROM events)",
+        destructive: false,
+    };
 }
 
 /// Declaring what the database already has, in another spelling, plans nothing.
@@ -756,4 +763,22 @@ fn lock_timeout_bounds_every_wait() {
     assert_eq!(fleet.dump(&fleet.database("acme")), before);
     fleet.apply(false);
     assert_eq!(fleet.plan_code().0, 0);
+}
+
+/// Partitioned tables are refused with a clear message rather than planned wrong.
+#[test]
+fn partitioned_tables_are_refused() {
+    let Some(url) = pg_url() else { return };
+    let fleet = Fleet::new(&url, "partitions", &["acme"]);
+    fleet.write_schema(
+        "CREATE TABLE m (at date NOT NULL, v int) PARTITION BY RANGE (at);
+         CREATE TABLE m_2024 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');",
+    );
+    let out = fleet.run(&["reconcile", "--plan", "--format", "json"]);
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("partitioned tables are not supported"),
+        "{text}"
+    );
 }

@@ -105,7 +105,8 @@ async fn read_columns(
            CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN co.collname::text END, \
            col_description(c.oid, a.attnum), \
            EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' \
-                   WHERE d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'a') AS serial \
+                   WHERE d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'a') AS serial, \
+           c.relpersistence = 'u', c.relkind = 'p' OR c.relispartition \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
          LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum \
@@ -123,6 +124,13 @@ async fn read_columns(
         let table = tables.entry(name.clone()).or_insert_with(|| Table {
             name,
             comment: row.get(1),
+            options: [
+                (row.get::<bool, _>(11), "UNLOGGED"),
+                (row.get::<bool, _>(12), "PARTITIONED"),
+            ]
+            .into_iter()
+            .filter_map(|(on, option)| on.then(|| option.to_string()))
+            .collect(),
             ..Default::default()
         });
         let Some(column) = row.get::<Option<String>, _>(2) else {

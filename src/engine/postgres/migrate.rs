@@ -35,6 +35,16 @@ pub(super) fn plan(
     declared: &SqlSchema,
     concurrent: bool,
 ) -> Result<Vec<Step>, EngineError> {
+    if let Some(t) = declared
+        .tables
+        .values()
+        .find(|t| t.options.iter().any(|o| o == "PARTITIONED"))
+    {
+        return Err(EngineError::Other(format!(
+            "table {} is partitioned: partitioned tables are not supported by tenantctl yet",
+            t.name
+        )));
+    }
     let changes = diff::diff(live, declared);
     let mut fk_drops = Vec::new();
     let mut fk_adds = Vec::new();
@@ -275,8 +285,13 @@ fn create_table(t: &Table) -> Vec<String> {
             x.definition
         ));
     }
+    let unlogged = if t.options.iter().any(|o| o == "UNLOGGED") {
+        "UNLOGGED "
+    } else {
+        ""
+    };
     let mut statements = vec![format!(
-        "CREATE TABLE {} (\n    {}\n)",
+        "CREATE {unlogged}TABLE {} (\n    {}\n)",
         quote_name(&t.name),
         items.join(",\n    ")
     )];
@@ -490,7 +505,14 @@ fn alter_statements(t: &Table, change: &TableChange) -> Result<Vec<String>, Engi
             x.definition
         )],
         TableChange::DropExclusion(x) => vec![drop_constraint(&t.name, Some(&x.name))?],
-        TableChange::SetOptions { .. } => Vec::new(),
+        TableChange::SetOptions { to, .. } => vec![format!(
+            "ALTER TABLE {table} SET {}",
+            if to.iter().any(|o| o == "UNLOGGED") {
+                "UNLOGGED"
+            } else {
+                "LOGGED"
+            }
+        )],
         TableChange::SetComment { to, .. } => vec![table_comment(&t.name, to.as_deref())],
     })
 }
@@ -669,6 +691,11 @@ fn add_hazards(step: &mut Step, t: &Table, change: &TableChange) {
             HazardKind::IndexBuild,
             "pg-constraint-index",
             format!("builds the constraint's index on {} under a write lock", t.name),
+        )),
+        TableChange::SetOptions { .. } => step.add_hazard(Hazard::new(
+            HazardKind::Locking,
+            "pg-table-rewrite",
+            format!("SET LOGGED/UNLOGGED rewrites {}", t.name),
         )),
         TableChange::AddColumn(c) if c.identity.is_some() || c.generated.is_some() => {
             step.add_hazard(Hazard::new(
