@@ -129,7 +129,8 @@ async fn read_columns(
                 (row.get::<bool, _>(12), "PARTITIONED"),
             ]
             .into_iter()
-            .filter_map(|(on, option)| on.then(|| option.to_string()))
+            .filter(|(on, _)| *on)
+            .map(|(_, option)| option.to_string())
             .collect(),
             ..Default::default()
         });
