@@ -176,6 +176,10 @@ pub const RULES: &[Rule] = &[
                     f.columns.join(", "),
                     f.referenced_table
                 )),
+                TableChange::AddExclusion(x) => Some(format!(
+                    "adds {} {}: fails on rows that conflict",
+                    x.name, x.definition
+                )),
                 TableChange::SetPrimaryKey { to: Some(pk), .. } => Some(format!(
                     "sets PRIMARY KEY ({}): fails on duplicate or NULL keys",
                     pk.columns.join(", ")

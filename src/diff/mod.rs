@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use hazard::{Hazard, HazardKind};
 
 use crate::model::sql::{
-    CheckConstraint, Column, ForeignKey, Index, PrimaryKey, SqlSchema, Table, Trigger,
-    UniqueConstraint, View,
+    CheckConstraint, Column, ExclusionConstraint, ForeignKey, Index, PrimaryKey, SqlSchema, Table,
+    Trigger, UniqueConstraint, View,
 };
 use crate::sql::mentions_identifier;
 
@@ -43,6 +43,8 @@ pub enum Change {
 }
 
 /// One change inside a table.
+// Like `Change`: a handful per plan, so variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum TableChange {
     AddColumn(Column),
@@ -61,6 +63,8 @@ pub enum TableChange {
     DropCheck(CheckConstraint),
     AddForeignKey(ForeignKey),
     DropForeignKey(ForeignKey),
+    AddExclusion(ExclusionConstraint),
+    DropExclusion(ExclusionConstraint),
     SetOptions {
         from: Vec<String>,
         to: Vec<String>,
@@ -154,6 +158,12 @@ impl TableChange {
                         None => "drop on update".into(),
                     });
                 }
+                if from.identity != to.identity {
+                    what.push(match &to.identity {
+                        Some(i) => format!("identity {}", i.to_lowercase()),
+                        None => "drop identity".into(),
+                    });
+                }
                 format!("alter column {} ({})", to.name, what.join(", "))
             }
             TableChange::SetPrimaryKey { to, .. } => match to {
@@ -174,6 +184,8 @@ impl TableChange {
                 f.columns.join(", "),
                 f.referenced_table
             ),
+            TableChange::AddExclusion(x) => format!("add constraint {} {}", x.name, x.definition),
+            TableChange::DropExclusion(x) => format!("drop constraint {}", x.name),
             TableChange::SetOptions { to, .. } => format!("options [{}]", to.join(", ")),
             TableChange::SetComment { .. } => "comment".into(),
         }
@@ -374,6 +386,13 @@ pub fn diff_table(from: &Table, to: &Table) -> Vec<TableChange> {
         &to.foreign_keys,
         TableChange::DropForeignKey,
         TableChange::AddForeignKey,
+        &mut changes,
+    );
+    set_diff(
+        &from.exclusions,
+        &to.exclusions,
+        TableChange::DropExclusion,
+        TableChange::AddExclusion,
         &mut changes,
     );
     if from.options != to.options {

@@ -6,6 +6,7 @@
 //! in place, locks, transactions — stays inside the engine's module.
 
 pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -162,6 +163,7 @@ pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
     match server.engine {
         EngineKind::Sqlite => Ok(Arc::new(sqlite::SqliteEngine::new(server)?)),
         EngineKind::Mysql => Ok(Arc::new(mysql::MysqlEngine::new(server)?)),
+        EngineKind::Postgres => Ok(Arc::new(postgres::PostgresEngine::new(server)?)),
         other => Err(EngineError::Unsupported(other)),
     }
 }

@@ -13,12 +13,38 @@ pub struct SqlSchema {
     pub tables: BTreeMap<String, Table>,
     pub views: BTreeMap<String, View>,
     pub triggers: BTreeMap<String, Trigger>,
+    /// Other named objects (schemas, extensions, types, domains, sequences,
+    /// functions...) kept as the engine's canonical text, keyed by
+    /// `kind name`. Engines that have none leave it empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub objects: BTreeMap<String, SqlObject>,
 }
 
 impl SqlSchema {
     pub fn is_empty(&self) -> bool {
-        self.tables.is_empty() && self.views.is_empty() && self.triggers.is_empty()
+        self.tables.is_empty()
+            && self.views.is_empty()
+            && self.triggers.is_empty()
+            && self.objects.is_empty()
     }
+}
+
+/// A schema object other than a table, view or trigger, compared by its
+/// canonical definition as the engine prints it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlObject {
+    /// What it is, e.g. `schema`, `extension`, `enum`, `domain`, `sequence`, `function`.
+    pub kind: String,
+    /// Its (qualified) name; for functions, with the argument types.
+    pub name: String,
+    /// Canonical text of the whole definition.
+    pub definition: String,
+    /// Ordered members the engine can add in place (e.g. enum labels).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<String>,
+    /// The statements that create it as declared; never compared.
+    #[serde(skip)]
+    pub ddl: Vec<String>,
 }
 
 /// A table and everything that belongs to it.
@@ -31,6 +57,9 @@ pub struct Table {
     pub uniques: Vec<UniqueConstraint>,
     pub checks: Vec<CheckConstraint>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// Exclusion constraints (PostgreSQL), as the engine prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclusions: Vec<ExclusionConstraint>,
     /// Indexes created with CREATE INDEX (not those backing constraints).
     pub indexes: Vec<Index>,
     /// Engine-specific table options that change the storage, e.g. SQLite's
@@ -66,6 +95,17 @@ pub struct Column {
     /// `ON UPDATE CURRENT_TIMESTAMP`); `None` for engines without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_update: Option<String>,
+    /// Identity column: `ALWAYS` or `BY DEFAULT` (SQL standard, PostgreSQL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+}
+
+/// An exclusion constraint, e.g. `EXCLUDE USING gist (room WITH =, during WITH &&)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExclusionConstraint {
+    pub name: String,
+    /// Canonical definition as the engine prints it.
+    pub definition: String,
 }
 
 /// A generated (computed) column.
@@ -109,6 +149,9 @@ pub struct ForeignKey {
     pub on_delete: String,
     pub on_update: String,
     pub deferrable: bool,
+    /// DEFERRABLE INITIALLY DEFERRED.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub initially_deferred: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -276,6 +276,8 @@ async fn apply_target(
     report: &mut TargetReport,
 ) -> Result<(), String> {
     let allow_destructive = options.allow_destructive || target.blueprint.allow_destructive;
+    // No declared model, nothing to do: do not create the database either.
+    shared.declared[&(target.blueprint.name.clone(), target.server.name.clone())].clone()?;
     let mut conn: Box<dyn Connection> = engine
         .open_for(target.blueprint, &target.database.database, true)
         .await

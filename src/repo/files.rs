@@ -36,6 +36,8 @@ struct ServerFile {
     max_connections: Option<usize>,
     lock_timeout: Option<Spanned<String>>,
     statement_timeout: Option<Spanned<String>>,
+    concurrent_indexes: Option<bool>,
+    tenant_schemas_in: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -230,6 +232,25 @@ pub(super) fn load_config(
             }
             _ => {}
         }
+        if engine != EngineKind::Postgres
+            && (s.concurrent_indexes.is_some() || s.tenant_schemas_in.is_some())
+        {
+            diags.push(diag(
+                file,
+                pos,
+                format!(
+                    "server {}: `concurrent_indexes` and `tenant_schemas_in` are options of engine postgres, not {engine}",
+                    name.as_str()
+                ),
+            ));
+        }
+        if let Some(Err(e)) = s.tenant_schemas_in.as_deref().map(check_name) {
+            diags.push(diag(
+                file,
+                pos,
+                format!("server {}: tenant_schemas_in: {e}", name.as_str()),
+            ));
+        }
         let lock_timeout = s
             .lock_timeout
             .as_ref()
@@ -248,6 +269,8 @@ pub(super) fn load_config(
                 max_connections: s.max_connections.unwrap_or(16).max(1),
                 lock_timeout: lock_timeout.unwrap_or(Duration::from_secs(30)),
                 statement_timeout,
+                concurrent_indexes: s.concurrent_indexes.unwrap_or(false),
+                tenant_schemas_in: s.tenant_schemas_in,
             },
         );
     }

@@ -54,6 +54,12 @@ pub struct Server {
     pub lock_timeout: Duration,
     /// Longest a single statement may run (engines that support it).
     pub statement_timeout: Option<Duration>,
+    /// PostgreSQL: build new indexes on existing tables with `CREATE INDEX
+    /// CONCURRENTLY`, after the apply's transaction commits.
+    pub concurrent_indexes: bool,
+    /// PostgreSQL schema-per-tenant placement: every tenant database of this
+    /// server is a schema of this one database instead of a database of its own.
+    pub tenant_schemas_in: Option<String>,
 }
 
 impl Server {

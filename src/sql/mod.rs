@@ -92,7 +92,10 @@ pub fn normalize_statement(text: &str, dialect: SqlDialect) -> String {
 
 /// Whether `sql` mentions the identifier `name` (case-insensitively) as a
 /// word token: used to find the views and triggers that depend on a table.
+/// For a qualified name (`billing.invoices`) the object's own name is looked
+/// for, so a mention through the search path counts too.
 pub fn mentions_identifier(sql: &str, name: &str) -> bool {
+    let name = name.rsplit_once('.').map_or(name, |(_, object)| object);
     match Tokenizer::new(&GenericDialect {}, sql).tokenize() {
         Ok(tokens) => tokens
             .iter()
@@ -126,6 +129,10 @@ mod tests {
         assert!(mentions_identifier("SELECT * FROM Orders o", "orders"));
         assert!(mentions_identifier("SELECT * FROM \"orders\"", "orders"));
         assert!(!mentions_identifier("SELECT 'orders' FROM x", "orders"));
+        assert!(mentions_identifier(
+            "SELECT id FROM billing.invoices",
+            "billing.invoices"
+        ));
     }
 }
 

@@ -223,6 +223,7 @@ async fn read_columns(
             collation,
             comment: (!comment.is_empty()).then_some(comment),
             on_update,
+            ..Default::default()
         });
     }
     Ok(())
@@ -441,7 +442,7 @@ async fn read_foreign_keys(
                 referenced_columns: vec![referenced_column],
                 on_update: text(&row, 5)?,
                 on_delete: text(&row, 6)?,
-                deferrable: false,
+                ..Default::default()
             }),
         }
     }

@@ -1,0 +1,571 @@
+//! PostgreSQL: one database per tenant database (`{blueprint}__{tenant}`)
+//! on a server reached through its URL; the URL's own database (usually
+//! `postgres`) is only used to list and create databases.
+//!
+//! The declared model is built in the scratch database
+//! `_tenantctl_scratch`: the blueprint runs inside a transaction that is
+//! always rolled back, and is introspected before the rollback, so no
+//! tenant is touched and the server normalises both sides of the diff.
+//!
+//! Apply runs in one transaction per tenant database that first takes a
+//! transaction-level advisory lock (waiting at most the server's
+//! `lock_timeout`, which also bounds every lock the DDL waits for), then
+//! re-introspects, plans, runs the statements and writes the history
+//! record: an interrupted apply leaves the database as it was.
+
+mod inspect;
+mod migrate;
+mod names;
+
+use inspect::Scope;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgErrorPosition, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection, Row};
+
+use super::{
+    Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, MigrateOutcome, Planner,
+    RESERVED_PREFIX,
+};
+use crate::model::{EngineKind, Schema};
+use crate::plan::Step;
+use crate::repo::{Blueprint, Server};
+use crate::sql::quote_ident;
+
+/// The database where blueprints are executed (and rolled back) to build the declared model.
+pub const SCRATCH_DATABASE: &str = "_tenantctl_scratch";
+
+/// The advisory lock key tenantctl takes in a tenant database while
+/// migrating it (advisory locks are per database, so one key suffices).
+const LOCK_KEY: i64 = 0x7465_6e61_6e74; // "tenant"
+
+/// A PostgreSQL server holding tenant databases.
+pub struct PostgresEngine {
+    server: String,
+    options: PgConnectOptions,
+    /// Connections to the maintenance database, for listing and creating databases.
+    maintenance: PgPool,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+    concurrent_indexes: bool,
+    /// Schema-per-tenant: the database holding every tenant schema.
+    schemas_in: Option<String>,
+}
+
+/// The schema the blueprint runs in when building the declared model for
+/// schema-per-tenant placement.
+const SCRATCH_HOME: &str = "_tenantctl_home";
+
+/// The advisory lock class of a tenant (two-key form; key 2 is the hash of its name).
+const LOCK_CLASS: i32 = 0x746e_6e74;
+
+impl PostgresEngine {
+    /// Reads the server's settings; connects lazily.
+    pub fn new(server: &Server) -> Result<Self, EngineError> {
+        let url = server.resolved_url().map_err(EngineError::Other)?;
+        // The driver's message may quote the URL: never show it.
+        let options = PgConnectOptions::from_str(&url).map_err(|_| {
+            EngineError::Other(format!(
+                "server {}: the url is not a valid postgres:// connection URL",
+                server.name
+            ))
+        })?;
+        let options = options.disable_statement_logging();
+        Ok(Self {
+            server: server.name.clone(),
+            maintenance: PgPoolOptions::new()
+                .max_connections(2)
+                .connect_lazy_with(options.clone()),
+            options,
+            lock_timeout: server.lock_timeout,
+            statement_timeout: server.statement_timeout,
+            concurrent_indexes: server.concurrent_indexes,
+            schemas_in: server.tenant_schemas_in.clone(),
+        })
+    }
+
+    async fn connect_to(&self, database: &str) -> Result<PgConnection, EngineError> {
+        self.options
+            .clone()
+            .database(database)
+            .connect()
+            .await
+            .map_err(EngineError::db(format!(
+                "connecting to {database} on server {}",
+                self.server
+            )))
+    }
+
+    /// Whether `database` exists; creates it when asked.
+    async fn ensure_database(&self, database: &str, create: bool) -> Result<bool, EngineError> {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(database)
+                .fetch_one(&self.maintenance)
+                .await
+                .map_err(EngineError::db(format!(
+                    "listing databases on server {}",
+                    self.server
+                )))?;
+        if exists || !create {
+            return Ok(exists);
+        }
+        let created = self
+            .maintenance
+            .execute(format!("CREATE DATABASE {}", quote_ident(database)).as_str())
+            .await;
+        match created {
+            Ok(_) => Ok(true),
+            // Another tenantctl created it in the meantime.
+            Err(e) if sql_state(&e).is_some_and(|c| c == "42P04" || c == "23505") => Ok(true),
+            Err(e) => Err(EngineError::db(format!("creating database {database}"))(e)),
+        }
+    }
+}
+
+/// The SQLSTATE of a server error.
+fn sql_state(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.to_string())
+}
+
+/// Line and column, in the blueprint file, of character `offset` (1-based)
+/// of a statement starting at `line`:`column`.
+fn position_in(text: &str, line: usize, column: usize, offset: usize) -> (usize, usize) {
+    let (mut l, mut c) = (line, column);
+    for ch in text.chars().take(offset.saturating_sub(1)) {
+        if ch == '\n' {
+            l += 1;
+            c = 1;
+        } else {
+            c += 1;
+        }
+    }
+    (l, c)
+}
+
+#[async_trait]
+impl Engine for PostgresEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Postgres
+    }
+
+    async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
+        self.ensure_database(SCRATCH_DATABASE, true).await?;
+        let mut conn = self.connect_to(SCRATCH_DATABASE).await?;
+        let result = async {
+            conn.execute("BEGIN")
+                .await
+                .map_err(EngineError::db("starting the scratch transaction"))?;
+            // One blueprint at a time: concurrent builds would see each other's
+            // uncommitted names (a serial's sequence would become `t_id_seq1`).
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(LOCK_KEY)
+                .execute(&mut conn)
+                .await
+                .map_err(EngineError::db("locking the scratch database"))?;
+            let scope = if self.schemas_in.is_some() {
+                let home = quote_ident(SCRATCH_HOME);
+                for s in [
+                    format!("CREATE SCHEMA {home}"),
+                    format!("SET LOCAL search_path = {home}, public"),
+                ] {
+                    conn.execute(s.as_str())
+                        .await
+                        .map_err(EngineError::db("preparing the scratch schema"))?;
+                }
+                Scope {
+                    home: SCRATCH_HOME.into(),
+                    schema_only: true,
+                }
+            } else {
+                Scope::database()
+            };
+            for statement in &blueprint.statements {
+                if let Err(e) = conn.execute(statement.text.as_str()).await {
+                    let (mut line, mut column) =
+                        (statement.position.line, statement.position.column);
+                    let db = e.as_database_error();
+                    if let Some(PgErrorPosition::Original(offset)) = db
+                        .and_then(|d| d.try_downcast_ref::<PgDatabaseError>())
+                        .and_then(|d| d.position())
+                    {
+                        (line, column) = position_in(&statement.text, line, column, offset);
+                    }
+                    return Err(EngineError::Blueprint {
+                        file: blueprint.schema_path.display().to_string(),
+                        line,
+                        column,
+                        message: format!(
+                            "PostgreSQL rejected this {}: {}",
+                            statement.kind,
+                            db.map_or_else(|| e.to_string(), |d| d.message().to_string())
+                        ),
+                    });
+                }
+            }
+            inspect::inspect(&mut conn, &scope).await
+        }
+        .await;
+        // Never keep anything: the scratch database stays empty.
+        conn.execute("ROLLBACK").await.ok();
+        conn.close().await.ok();
+        Ok(Schema::Sql(result?))
+    }
+
+    async fn list_databases(&self) -> Result<Vec<String>, EngineError> {
+        if let Some(db) = &self.schemas_in {
+            if !self.ensure_database(db, false).await? {
+                return Ok(Vec::new());
+            }
+            let mut conn = self.connect_to(db).await?;
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema') \
+                 AND nspname NOT LIKE 'pg\\_%' AND left(nspname, length($1)) <> $1 ORDER BY 1",
+            )
+            .bind(RESERVED_PREFIX)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(EngineError::db(format!("listing tenant schemas in {db}")))?;
+            conn.close().await.ok();
+            return Ok(names);
+        }
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE NOT datistemplate \
+             AND datname <> current_database() AND left(datname, length($1)) <> $1 ORDER BY 1",
+        )
+        .bind(RESERVED_PREFIX)
+        .fetch_all(&self.maintenance)
+        .await
+        .map_err(EngineError::db(format!(
+            "listing databases on server {}",
+            self.server
+        )))?;
+        Ok(names)
+    }
+
+    async fn open(
+        &self,
+        database: &str,
+        create: bool,
+    ) -> Result<Option<Box<dyn Connection>>, EngineError> {
+        let Some(shared) = &self.schemas_in else {
+            if !self.ensure_database(database, create).await? {
+                return Ok(None);
+            }
+            let conn = self.connect_to(database).await?;
+            return Ok(Some(Box::new(PostgresDatabase {
+                conn,
+                name: database.to_string(),
+                scope: Scope::database(),
+                lock_timeout: self.lock_timeout,
+                statement_timeout: self.statement_timeout,
+            })));
+        };
+        if !self.ensure_database(shared, create).await? {
+            return Ok(None);
+        }
+        let mut conn = self.connect_to(shared).await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(database)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(EngineError::db(format!("looking for schema {database}")))?;
+        if !exists && !create {
+            conn.close().await.ok();
+            return Ok(None);
+        }
+        let schema = quote_ident(database);
+        for s in [
+            format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+            format!("SET search_path = {schema}, public"),
+        ] {
+            // Two runs creating the schema at once: the loser's error is harmless.
+            if let Err(e) = conn.execute(s.as_str()).await {
+                if !matches!(sql_state(&e).as_deref(), Some("23505" | "42P06")) {
+                    return Err(EngineError::db(format!("preparing schema {database}"))(e));
+                }
+            }
+        }
+        Ok(Some(Box::new(PostgresDatabase {
+            conn,
+            name: database.to_string(),
+            scope: Scope {
+                home: database.to_string(),
+                schema_only: true,
+            },
+            lock_timeout: self.lock_timeout,
+            statement_timeout: self.statement_timeout,
+        })))
+    }
+
+    fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
+        match (live, declared) {
+            (Schema::Sql(live), Schema::Sql(declared)) => {
+                migrate::plan(live, declared, self.concurrent_indexes)
+            }
+            _ => Err(EngineError::Other("postgres plans SQL schemas only".into())),
+        }
+    }
+}
+
+/// One open tenant database.
+struct PostgresDatabase {
+    conn: PgConnection,
+    name: String,
+    scope: Scope,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+}
+
+impl PostgresDatabase {
+    /// `_tenantctl_history` in the tenant's schema (`public` for a whole database).
+    fn history_table(&self) -> String {
+        format!("{}.{HISTORY_TABLE}", quote_ident(&self.scope.home))
+    }
+
+    async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        self.conn.execute(sql).await.map(|_| ())
+    }
+
+    /// Takes the tenant's advisory lock for this session, waiting at most `lock_timeout`.
+    async fn lock(&mut self) -> Result<(), EngineError> {
+        self.exec(&format!(
+            "SET lock_timeout = {}",
+            self.lock_timeout.as_millis().max(1)
+        ))
+        .await
+        .map_err(EngineError::db("preparing the session"))?;
+        match sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(&self.name)
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if sql_state(&e).as_deref() == Some("55P03") => Err(EngineError::LockTimeout {
+                database: self.name.clone(),
+                waited: self.lock_timeout,
+            }),
+            Err(e) => Err(EngineError::db(format!("locking {}", self.name))(e)),
+        }
+    }
+
+    /// The transaction, then the statements that must run outside one.
+    async fn migrate_locked(
+        &mut self,
+        planner: Planner<'_>,
+        record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        self.exec("BEGIN").await.map_err(EngineError::db(format!(
+            "starting a transaction on {}",
+            self.name
+        )))?;
+        let outcome = self.migrate_in_transaction(planner, record).await;
+        let end = match &outcome {
+            Ok((MigrateOutcome::Applied { .. }, _)) => "COMMIT",
+            _ => "ROLLBACK",
+        };
+        let ended = self.exec(end).await;
+        let (outcome, deferred) = match (outcome, ended) {
+            (Ok(o), Ok(())) => o,
+            (Ok(_), Err(e)) => return Err(EngineError::db(format!("{end} on {}", self.name))(e)),
+            (Err(e), _) => return Err(e),
+        };
+        for statement in deferred {
+            self.exec(&statement).await.map_err(|e| {
+                EngineError::Other(format!(
+                    "the transaction was committed, then `{}` failed: {}; the next run builds it again",
+                    first_line(&statement),
+                    e.as_database_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+                ))
+            })?;
+        }
+        Ok(outcome)
+    }
+
+    /// Everything after `BEGIN`, up to (not including) `COMMIT`; also
+    /// returns the statements to run after the commit.
+    async fn migrate_in_transaction(
+        &mut self,
+        planner: Planner<'_>,
+        mut record: HistoryRecord,
+    ) -> Result<(MigrateOutcome, Vec<String>), EngineError> {
+        let mut settings = vec![
+            format!(
+                "SET LOCAL lock_timeout = {}",
+                self.lock_timeout.as_millis().max(1)
+            ),
+            // Bodies were checked when the declared model was built; functions
+            // may name tables created later in the same plan.
+            "SET LOCAL check_function_bodies = off".to_string(),
+        ];
+        if let Some(t) = self.statement_timeout {
+            settings.push(format!(
+                "SET LOCAL statement_timeout = {}",
+                t.as_millis().max(1)
+            ));
+        }
+        for s in &settings {
+            self.exec(s)
+                .await
+                .map_err(EngineError::db("preparing the transaction"))?;
+        }
+        let live = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
+        let steps = match planner(&live) {
+            Ok(steps) => steps,
+            Err(reason) => return Ok((MigrateOutcome::Refused(reason), Vec::new())),
+        };
+        if steps.is_empty() {
+            return Ok((MigrateOutcome::UpToDate, Vec::new()));
+        }
+        let mut count = 0;
+        let mut deferred = Vec::new();
+        for step in &steps {
+            for statement in &step.statements {
+                if migrate::is_concurrent(statement) {
+                    deferred.push(statement.clone());
+                    count += 1;
+                    continue;
+                }
+                self.exec(statement).await.map_err(|e| {
+                    let message = e
+                        .as_database_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_string());
+                    EngineError::Other(format!(
+                        "{} failed at `{}`: {message}",
+                        step.description,
+                        first_line(statement)
+                    ))
+                })?;
+                count += 1;
+            }
+        }
+        let after = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
+        record.schema_fingerprint = after.fingerprint();
+        record.schema = serde_json::to_string(&after).ok();
+        record.statements = steps
+            .iter()
+            .flat_map(|s| s.statements.iter().cloned())
+            .collect();
+        record.outcome = "applied".into();
+        self.write_history(&record).await?;
+        Ok((MigrateOutcome::Applied { statements: count }, deferred))
+    }
+
+    async fn write_history(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+        self.exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, applied_at text NOT NULL, \
+             tenantctl_version text NOT NULL, git_commit text, blueprint text NOT NULL, \
+             blueprint_hash text NOT NULL, schema_fingerprint text NOT NULL, \
+             statements text NOT NULL, outcome text NOT NULL, schema_json text)",
+            self.history_table()
+        ))
+        .await
+        .map_err(EngineError::db("creating the history table"))?;
+        sqlx::query(&format!(
+            "INSERT INTO {} (applied_at, tenantctl_version, git_commit, blueprint, \
+             blueprint_hash, schema_fingerprint, statements, outcome, schema_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            self.history_table()
+        ))
+        .bind(&record.applied_at)
+        .bind(&record.tenantctl_version)
+        .bind(&record.git_commit)
+        .bind(&record.blueprint)
+        .bind(&record.blueprint_hash)
+        .bind(&record.schema_fingerprint)
+        .bind(serde_json::to_string(&record.statements).unwrap_or_default())
+        .bind(&record.outcome)
+        .bind(&record.schema)
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::db("writing the history record"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Connection for PostgresDatabase {
+    async fn introspect(&mut self) -> Result<Schema, EngineError> {
+        Ok(Schema::Sql(
+            inspect::inspect(&mut self.conn, &self.scope).await?,
+        ))
+    }
+
+    async fn migrate(
+        &mut self,
+        planner: Planner<'_>,
+        record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        self.lock().await?;
+        let outcome = self.migrate_locked(planner, record).await;
+        // Also released if the session ends.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(&self.name)
+            .execute(&mut self.conn)
+            .await;
+        outcome
+    }
+
+    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(self.history_table())
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(EngineError::db("reading history"))?;
+        if !exists {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
+             schema_fingerprint, statements, outcome, schema_json FROM {} ORDER BY id DESC LIMIT 1",
+            self.history_table()
+        ))
+        .fetch_optional(&mut self.conn)
+        .await
+        .map_err(EngineError::db("reading history"))?;
+        Ok(row.map(|r| HistoryRecord {
+            applied_at: r.get(0),
+            tenantctl_version: r.get(1),
+            git_commit: r.get(2),
+            blueprint: r.get(3),
+            blueprint_hash: r.get(4),
+            schema_fingerprint: r.get(5),
+            statements: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
+            outcome: r.get(7),
+            schema: r.get(8),
+        }))
+    }
+}
+
+fn first_line(statement: &str) -> String {
+    let line = statement.lines().next().unwrap_or("").trim();
+    if line.len() < statement.trim().len() {
+        format!("{line} …")
+    } else {
+        line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::position_in;
+
+    #[test]
+    fn error_offsets_map_to_file_positions() {
+        assert_eq!(
+            position_in("CREATE TABLE t (\n  a nope\n)", 3, 1, 22),
+            (4, 5)
+        );
+        assert_eq!(position_in("CREATE x", 2, 5, 8), (2, 12));
+    }
+}
