@@ -5,6 +5,8 @@
 //! Everything engine-specific — catalog queries, quoting, what ALTER can do
 //! in place, locks, transactions — stays inside the engine's module.
 
+pub mod mongodb;
+pub mod redis;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -134,6 +136,8 @@ pub trait Connection: Send {
 pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
     match server.engine {
         EngineKind::Sqlite => Ok(Arc::new(sqlite::SqliteEngine::new(server)?)),
+        EngineKind::Mongodb => Ok(Arc::new(mongodb::MongoEngine::new(server).await?)),
+        EngineKind::Redis => Ok(Arc::new(redis::RedisEngine::new(server)?)),
         other => Err(EngineError::Unsupported(other)),
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::yaml::{self, position};
 use super::{
-    Blueprint, CONFIG_FILE, DEFAULT_NAMING, Isolation, RepoSource, Seen, Server, Tenant,
+    Blueprint, CONFIG_FILE, DEFAULT_KEYVALUE_NAMING, DEFAULT_NAMING, Isolation, RepoSource, Seen, Server, Tenant,
     TenantDatabase, check_naming, check_schema_source, hash_blueprint,
 };
 use crate::diagnostic::{Diagnostic, Position};
@@ -312,6 +312,7 @@ pub(super) fn load_blueprints(
                 }
                 n.to_string()
             }
+            None if engine == EngineKind::Redis => DEFAULT_KEYVALUE_NAMING.to_string(),
             None => DEFAULT_NAMING.to_string(),
         };
         let schema_path = bp_dir.join(engine.schema_file());
