@@ -38,7 +38,20 @@ pub struct MongoEngine {
 /// name hosts, never passwords, but URLs are redacted anyway.
 pub(crate) fn driver_error(context: &str) -> impl FnOnce(mongodb::error::Error) -> EngineError {
     let context = context.to_string();
-    move |e| EngineError::Other(format!("{context}: {}", redact(&e.to_string())))
+    move |e| EngineError::Other(format!("{context}: {}", describe(&e)))
+}
+
+/// The server's own words for a failed command (`CodeName (code): message`),
+/// or the driver's message, without the raw reply.
+pub(crate) fn describe(e: &mongodb::error::Error) -> String {
+    use mongodb::error::ErrorKind;
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => format!("{} ({}): {}", c.code_name, c.code, c.message),
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => {
+            format!("write error {}: {}", w.code, w.message)
+        }
+        _ => redact(&e.to_string()),
+    }
 }
 
 impl MongoEngine {
@@ -233,7 +246,7 @@ impl MongoDatabase {
         self.db
             .run_command(command)
             .await
-            .map_err(|e| redact(&e.to_string()))?;
+            .map_err(|e| describe(&e))?;
         Ok(())
     }
 
