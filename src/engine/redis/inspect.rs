@@ -103,6 +103,33 @@ async fn violators(
     Ok(found)
 }
 
+/// Whether any key lives under `prefix` (a bounded scan: at most
+/// [`MAX_VIOLATORS`] keys of the server examined).
+pub async fn any_key(conn: &mut MultiplexedConnection, prefix: &str) -> Result<bool, EngineError> {
+    let pattern = format!("{}*", escape_glob(prefix));
+    let mut cursor: u64 = 0;
+    let mut examined = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .query_async(conn)
+            .await
+            .map_err(driver_error("scanning keys"))?;
+        if !keys.is_empty() {
+            return Ok(true);
+        }
+        examined += SCAN_COUNT;
+        cursor = next;
+        if cursor == 0 || examined >= MAX_VIOLATORS {
+            return Ok(false);
+        }
+    }
+}
+
 /// Escapes Redis glob characters so a prefix matches itself only (the
 /// hash-tag form `{acme}:` has none, but a prefix may).
 pub fn escape_glob(s: &str) -> String {

@@ -227,7 +227,10 @@ impl Engine for RedisEngine {
                 .query_async(&mut conn)
                 .await
                 .map_err(driver_error("reading history"))?;
-            if matches!(user, redis::Value::Nil) && !recorded {
+            if matches!(user, redis::Value::Nil)
+                && !recorded
+                && !inspect::any_key(&mut conn, &tenant.prefix).await?
+            {
                 return Ok(None);
             }
         }
