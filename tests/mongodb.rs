@@ -65,11 +65,7 @@ async fn indexes(url: &str, db: &str, collection: &str) -> Vec<Document> {
 
 async fn collection_names(url: &str, db: &str) -> Vec<String> {
     let client = mongodb::Client::with_uri_str(url).await.unwrap();
-    let mut names = client
-        .database(db)
-        .list_collection_names()
-        .await
-        .unwrap();
+    let mut names = client.database(db).list_collection_names().await.unwrap();
     names.sort();
     names
 }
@@ -189,11 +185,16 @@ fn mongodb_apply_converges_through_collection_validator_and_index_changes() {
     );
     let sessions = block_on(indexes(&url, &db, "sessions"));
     assert!(sessions.iter().all(|d| d.get_str("name") != Ok("by_user")));
-    let ttl = index(&sessions, "expiry").get("expireAfterSeconds").unwrap();
+    let ttl = index(&sessions, "expiry")
+        .get("expireAfterSeconds")
+        .unwrap();
     assert_eq!(ttl.as_i64().or(ttl.as_i32().map(i64::from)), Some(7200));
     let names = block_on(collection_names(&url, &db));
     assert!(!names.contains(&"audit".to_string()), "{names:?}");
-    assert!(names.contains(&"_tenantctl_history".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"_tenantctl_history".to_string()),
+        "{names:?}"
+    );
 
     // Back to the first version: converges again.
     repo.write("blueprints/events/schema.json", V1);
@@ -245,12 +246,15 @@ fn validate_reports_mongodb_json_mistakes_with_positions() {
     );
     let run = repo.expect(&["validate"], 1);
     assert!(
-        run.stdout
-            .contains("blueprints/events/schema.json:4:"),
+        run.stdout.contains("blueprints/events/schema.json:4:"),
         "{}",
         run.text()
     );
-    assert!(run.stdout.contains("unknown field `uniqe`"), "{}", run.text());
+    assert!(
+        run.stdout.contains("unknown field `uniqe`"),
+        "{}",
+        run.text()
+    );
 
     repo.write(
         "blueprints/events/schema.json",
@@ -261,7 +265,11 @@ fn validate_reports_mongodb_json_mistakes_with_positions() {
 
     repo.write("blueprints/events/schema.json", "{\"collections\": {,}}");
     let run = repo.expect(&["validate"], 1);
-    assert!(run.stdout.contains("schema.json:1:18: JSON:"), "{}", run.text());
+    assert!(
+        run.stdout.contains("schema.json:1:18: JSON:"),
+        "{}",
+        run.text()
+    );
 }
 
 /// Text, 2dsphere and hashed index keys: the server reports them in its own
@@ -304,7 +312,11 @@ fn mongodb_special_index_kinds_converge_where_supported() {
                 .run_command(doc! { "createIndexes": "probe", "indexes": [{ "name": "p", "key": probe_key }] })
                 .await
                 .is_ok();
-            let _ = client.database(&db).collection::<Document>("probe").drop().await;
+            let _ = client
+                .database(&db)
+                .collection::<Document>("probe")
+                .drop()
+                .await;
             ok
         });
         if !supported {
@@ -358,7 +370,9 @@ fn mongodb_hiding_an_index_is_a_collmod_where_supported() {
         .any(|d| d.get_str("name") == Ok("email") && d.get_bool("hidden") == Ok(true));
     if !hidden {
         assert!(apply.text().contains("not converged"), "{}", apply.text());
-        eprintln!("skipping the rest: this server accepts collMod index.hidden without hiding the index");
+        eprintln!(
+            "skipping the rest: this server accepts collMod index.hidden without hiding the index"
+        );
         return;
     }
     assert_eq!(apply.code, 0, "{}", apply.text());

@@ -21,7 +21,8 @@ impl Drop for Cleanup {
             return;
         };
         for t in &self.tenants {
-            let _: redis::RedisResult<i64> = redis::cmd("ACL").arg("DELUSER").arg(t).query(&mut conn);
+            let _: redis::RedisResult<i64> =
+                redis::cmd("ACL").arg("DELUSER").arg(t).query(&mut conn);
             for pattern in [
                 format!("{t}:*"),
                 format!("{{{t}}}:*"),
@@ -47,7 +48,10 @@ fn repo_with(tenants: &[&str], schema: &str) -> TestRepo {
         "tenantctl.yaml",
         &format!("servers:\n  kv:\n    engine: redis\n    url: \"${{{URL_VAR}}}\"\n"),
     );
-    repo.write("blueprints/cache/blueprint.yaml", "engine: redis\nserver: kv\n");
+    repo.write(
+        "blueprints/cache/blueprint.yaml",
+        "engine: redis\nserver: kv\n",
+    );
     repo.write("blueprints/cache/schema.json", schema);
     let mut yaml = String::from("tenants:\n");
     for t in tenants {
@@ -126,7 +130,11 @@ fn redis_acl_user_reads_and_writes_its_prefix_and_gets_noperm_elsewhere() {
         .query(&mut admin)
         .unwrap();
     let plan = repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 2);
-    assert!(plan.stdout.contains(&format!("reset ACL user {a}")), "{}", plan.text());
+    assert!(
+        plan.stdout.contains(&format!("reset ACL user {a}")),
+        "{}",
+        plan.text()
+    );
     repo.expect(&["reconcile", "--apply"], 0);
     repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
     let mut as_a = connect(&url_as(&url, &a, &secret_a));
@@ -158,15 +166,23 @@ fn redis_ttl_policy_drift_is_detected_and_fixed() {
     );
     let mut admin = connect(&url);
     let _: () = admin.set(format!("{t}:session:forever"), "1").unwrap();
-    let _: () = admin.set_ex(format!("{t}:session:long"), "1", 100_000).unwrap();
+    let _: () = admin
+        .set_ex(format!("{t}:session:long"), "1", 100_000)
+        .unwrap();
     let _: () = admin.set_ex(format!("{t}:session:short"), "1", 60).unwrap();
     let _: () = admin.set(format!("{t}:other"), "1").unwrap();
 
     let plan = repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 2);
     let text = plan.text();
     assert!(text.contains("expire 2 key(s)"), "{text}");
-    assert!(text.contains(&format!("EXPIRE {t}:session:forever 3600 LT")), "{text}");
-    assert!(text.contains(&format!("EXPIRE {t}:session:long 3600 LT")), "{text}");
+    assert!(
+        text.contains(&format!("EXPIRE {t}:session:forever 3600 LT")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("EXPIRE {t}:session:long 3600 LT")),
+        "{text}"
+    );
     assert!(!text.contains("session:short"), "{text}");
 
     repo.expect(&["reconcile", "--apply"], 0);
@@ -230,12 +246,13 @@ fn redis_default_keys_are_created_once_and_never_overwritten() {
 
 #[test]
 fn validate_reports_redis_json_mistakes_with_positions() {
-    let repo = repo_with(
-        &["acme"],
-        "{\n  \"acl\": {\"commands\": \"+@all ~*\"}\n}\n",
-    );
+    let repo = repo_with(&["acme"], "{\n  \"acl\": {\"commands\": \"+@all ~*\"}\n}\n");
     let run = repo.expect(&["validate"], 1);
-    assert!(run.stdout.contains("blueprints/cache/schema.json:2:"), "{}", run.text());
+    assert!(
+        run.stdout.contains("blueprints/cache/schema.json:2:"),
+        "{}",
+        run.text()
+    );
     assert!(run.stdout.contains("not a command rule"), "{}", run.text());
 
     repo.write(
@@ -246,7 +263,10 @@ fn validate_reports_redis_json_mistakes_with_positions() {
     assert!(run.stdout.contains("schema.json:2:"), "{}", run.text());
     assert!(run.stdout.contains("invalid type"), "{}", run.text());
 
-    repo.write("blueprints/cache/schema.json", "{\"defaults\": {\"a\": \"b\"} \"x\"}");
+    repo.write(
+        "blueprints/cache/schema.json",
+        "{\"defaults\": {\"a\": \"b\"} \"x\"}",
+    );
     let run = repo.expect(&["validate"], 1);
     assert!(run.stdout.contains("schema.json:1:"), "{}", run.text());
     assert!(run.stdout.contains("JSON:"), "{}", run.text());
@@ -276,7 +296,10 @@ fn one_tenant_with_sqlite_mongodb_and_redis_databases_reconciles_in_one_run() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multi-engine");
     nosql_support::copy_dir(&example, repo.path());
     let tenants = std::fs::read_to_string(repo.path().join("tenants/acme.yaml")).unwrap();
-    repo.write("tenants/acme.yaml", &tenants.replace("name: acme", &format!("name: {tenant}")));
+    repo.write(
+        "tenants/acme.yaml",
+        &tenants.replace("name: acme", &format!("name: {tenant}")),
+    );
     repo.env("TENANTCTL_MONGO_URL", &mongo_url);
     repo.env("TENANTCTL_REDIS_URL", &redis_url);
     let password = format!("{tenant}-pw");
@@ -321,13 +344,17 @@ fn one_tenant_with_sqlite_mongodb_and_redis_databases_reconciles_in_one_run() {
             .exists()
     );
     let mut as_tenant = connect(&url_as(&redis_url, &tenant, &password));
-    let flag: Option<String> = as_tenant.get(format!("{tenant}:flags:new_checkout")).unwrap();
+    let flag: Option<String> = as_tenant
+        .get(format!("{tenant}:flags:new_checkout"))
+        .unwrap();
     assert_eq!(flag.as_deref(), Some("off"));
     let capped = nosql_support::block_on(async {
         let client = mongodb::Client::with_uri_str(&mongo_url).await.unwrap();
         let reply = client
             .database(&mongo_db)
-            .run_command(mongodb::bson::doc! { "listCollections": 1, "filter": { "name": "audit" } })
+            .run_command(
+                mongodb::bson::doc! { "listCollections": 1, "filter": { "name": "audit" } },
+            )
             .await
             .unwrap();
         reply

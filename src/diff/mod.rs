@@ -18,6 +18,7 @@ use crate::sql::mentions_identifier;
 
 /// One change to one object.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Change {
     CreateTable(Table),
     DropTable(Table),

@@ -335,7 +335,9 @@ pub fn check_collection_name(name: &str) -> Result<(), String> {
         return Err("a collection name cannot be empty".into());
     }
     if name.contains('$') || name.contains('\0') {
-        return Err(format!("collection name {name:?} cannot contain '$' or NUL"));
+        return Err(format!(
+            "collection name {name:?} cannot contain '$' or NUL"
+        ));
     }
     if name.starts_with("system.") || name.starts_with(crate::engine::RESERVED_PREFIX) {
         return Err(format!(
@@ -440,8 +442,10 @@ mod tests {
 
     #[test]
     fn reports_mistakes_with_positions() {
-        let e = parse("{\"collections\": {\"a\": {\"indexes\": [{\"name\": \"x\", \"key\": {\"a\": 2}}]}}}")
-            .unwrap_err();
+        let e = parse(
+            "{\"collections\": {\"a\": {\"indexes\": [{\"name\": \"x\", \"key\": {\"a\": 2}}]}}}",
+        )
+        .unwrap_err();
         assert!(e.message.contains("expected 1, -1"), "{e:?}");
         let e = parse("{\n  \"collections\": {\"a\": {\"cappd\": true}}\n}").unwrap_err();
         assert_eq!(e.line, 2, "{e:?}");

@@ -47,6 +47,7 @@ struct Shared {
     declared: HashMap<(String, String), Declared>,
     limits: HashMap<String, Arc<Semaphore>>,
     /// (blueprint, server, live fingerprint) → steps: one diff per distinct state.
+    #[allow(clippy::type_complexity)]
     plans: Mutex<HashMap<(String, String, String), Result<Arc<Vec<Step>>, String>>>,
     failures: AtomicUsize,
 }
@@ -87,7 +88,7 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
     let shared = Arc::new(prepare(&targets).await);
     let concurrency = options.concurrency.unwrap_or(repo.concurrency).max(1);
     let progress = progress_bar(options.progress, targets.len());
-    let reports: Vec<TargetReport> = futures::stream::iter(targets.into_iter())
+    let reports: Vec<TargetReport> = futures::stream::iter(targets)
         .map(|target| {
             let shared = shared.clone();
             let progress = progress.clone();

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::yaml::{self, position};
 use super::{
-    Blueprint, CONFIG_FILE, DEFAULT_KEYVALUE_NAMING, DEFAULT_NAMING, Isolation, RepoSource, Seen, Server, Tenant,
-    TenantDatabase, check_naming, check_schema_source, hash_blueprint,
+    Blueprint, CONFIG_FILE, DEFAULT_KEYVALUE_NAMING, DEFAULT_NAMING, Isolation, RepoSource, Seen,
+    Server, Tenant, TenantDatabase, check_naming, check_schema_source, hash_blueprint,
 };
 use crate::diagnostic::{Diagnostic, Position};
 use crate::model::EngineKind;
@@ -404,6 +404,7 @@ pub(super) fn load_tenants(
     tenants
 }
 
+#[allow(clippy::ptr_arg)]
 fn resolve_tenant(
     file: &PathBuf,
     entry: TenantEntry,

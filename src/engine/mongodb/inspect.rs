@@ -90,11 +90,7 @@ pub async fn run_cursor(
 fn batch(cursor: &Document, field: &str) -> Vec<Document> {
     cursor
         .get_array(field)
-        .map(|a| {
-            a.iter()
-                .filter_map(|b| b.as_document().cloned())
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|b| b.as_document().cloned()).collect())
         .unwrap_or_default()
 }
 
@@ -163,10 +159,7 @@ fn collection_from_options(name: &str, options: Document) -> Result<Collection, 
     )
 }
 
-fn index_from_spec(
-    collection: &str,
-    spec: Document,
-) -> Result<Option<DocumentIndex>, EngineError> {
+fn index_from_spec(collection: &str, spec: Document) -> Result<Option<DocumentIndex>, EngineError> {
     let name = spec.get_str("name").unwrap_or_default();
     if name == "_id_" || spec.get_bool("clustered").unwrap_or(false) {
         return Ok(None);

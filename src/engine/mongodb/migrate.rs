@@ -274,7 +274,10 @@ fn modify_index(collection: &str, old: &DocumentIndex, new: &DocumentIndex) -> O
     index.insert("name".into(), new.name.clone().into());
     let mut what = Vec::new();
     if old.expire_after_seconds != new.expire_after_seconds {
-        index.insert("expireAfterSeconds".into(), to_value(&new.expire_after_seconds));
+        index.insert(
+            "expireAfterSeconds".into(),
+            to_value(&new.expire_after_seconds),
+        );
         what.push(format!(
             "expireAfterSeconds {}",
             to_value(&new.expire_after_seconds)

@@ -58,13 +58,14 @@ impl MongoEngine {
     /// Connects lazily: the driver opens connections on first use.
     pub async fn new(server: &Server) -> Result<Self, EngineError> {
         let url = server.resolved_url().map_err(EngineError::Other)?;
-        let mut options = mongodb::options::ClientOptions::parse(&url)
-            .await
-            .map_err(driver_error(&format!(
-                "server {}: reading the url {}",
-                server.name,
-                redact(&url)
-            )))?;
+        let mut options =
+            mongodb::options::ClientOptions::parse(&url)
+                .await
+                .map_err(driver_error(&format!(
+                    "server {}: reading the url {}",
+                    server.name,
+                    redact(&url)
+                )))?;
         options.app_name = Some("tenantctl".into());
         options.server_selection_timeout = Some(Duration::from_secs(10));
         if options.max_pool_size.is_none() {
@@ -149,7 +150,8 @@ impl MongoDatabase {
         let started = Instant::now();
         loop {
             let now = DateTime::now();
-            let expires = DateTime::from_millis(now.timestamp_millis() + LOCK_LEASE.as_millis() as i64);
+            let expires =
+                DateTime::from_millis(now.timestamp_millis() + LOCK_LEASE.as_millis() as i64);
             let reply = self
                 .db
                 .run_command(doc! {
@@ -227,9 +229,7 @@ impl MongoDatabase {
         record.schema_fingerprint = after.fingerprint();
         record.outcome = match &failure {
             None => "applied".into(),
-            Some(message) => format!(
-                "failed after {count} statement(s): {message}"
-            ),
+            Some(message) => format!("failed after {count} statement(s): {message}"),
         };
         self.write_history(&record).await?;
         match failure {
@@ -264,7 +264,11 @@ impl MongoDatabase {
 
 fn write_errors(reply: &Document) -> Option<String> {
     let errors = reply.get_array("writeErrors").ok()?;
-    (!errors.is_empty()).then(|| Bson::Array(errors.clone()).into_relaxed_extjson().to_string())
+    (!errors.is_empty()).then(|| {
+        Bson::Array(errors.clone())
+            .into_relaxed_extjson()
+            .to_string()
+    })
 }
 
 fn is_duplicate_key(reply: &Document) -> bool {

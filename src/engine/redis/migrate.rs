@@ -130,7 +130,12 @@ pub fn parse_statement(statement: &str, user: &str, prefix: &str) -> Result<Vec<
     let tokens =
         shlex::split(statement).ok_or_else(|| format!("unreadable statement: {statement}"))?;
     let own_key = |k: &String| k.starts_with(prefix);
-    let ok = match tokens.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let ok = match tokens
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["ACL", "SETUSER", u, rest @ ..] => {
             *u == user
                 && rest.iter().all(|t| {
@@ -140,9 +145,9 @@ pub fn parse_statement(statement: &str, user: &str, prefix: &str) -> Result<Vec<
                 && !rest
                     .iter()
                     .any(|t| matches!(*t, "allkeys" | "allchannels" | "nopass"))
-                && rest
-                    .iter()
-                    .all(|t| !t.starts_with('>') && (!t.starts_with('#') || password_token_var(t).is_some()))
+                && rest.iter().all(|t| {
+                    !t.starts_with('>') && (!t.starts_with('#') || password_token_var(t).is_some())
+                })
         }
         ["ACL", "DELUSER", u] => *u == user,
         ["EXPIRE", _, seconds, "LT"] => own_key(&tokens[1]) && seconds.parse::<u64>().is_ok(),

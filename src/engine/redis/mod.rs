@@ -30,8 +30,7 @@ const LOCK_LEASE: Duration = Duration::from_secs(600);
 const HISTORY_KEPT: isize = 100;
 
 /// Deletes the lock only when it still holds this apply's token.
-const UNLOCK_SCRIPT: &str =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+const UNLOCK_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// A Redis server shared by tenants.
 pub struct RedisEngine {
@@ -84,7 +83,10 @@ impl RedisEngine {
         self.client
             .get_multiplexed_async_connection()
             .await
-            .map_err(driver_error(&format!("connecting to server {}", self.server)))
+            .map_err(driver_error(&format!(
+                "connecting to server {}",
+                self.server
+            )))
     }
 
     /// The tenant behind `database`, from the blueprints built on this server.
@@ -158,12 +160,13 @@ impl Engine for RedisEngine {
 
     async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
         let file = blueprint.schema_path.display().to_string();
-        let mut schema = keyvalue::parse(&blueprint.source).map_err(|e| EngineError::Blueprint {
-            file: file.clone(),
-            line: e.line,
-            column: e.column,
-            message: e.message,
-        })?;
+        let mut schema =
+            keyvalue::parse(&blueprint.source).map_err(|e| EngineError::Blueprint {
+                file: file.clone(),
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })?;
         if let Some(acl) = &mut schema.acl {
             let mut conn = self.connection().await?;
             let scratch = format!("_tenantctl_scratch_{}", std::process::id());

@@ -21,7 +21,7 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
         .iter()
         .filter_map(|c| match c {
             Change::AlterTable { to, changes, .. }
-                if !changes.iter().all(|tc| alters_in_place(tc)) =>
+                if !changes.iter().all(alters_in_place) =>
             {
                 Some(to.name.as_str())
             }
