@@ -7,7 +7,7 @@
 #   scripts/services.sh env                            print the TENANTCTL_TEST_* variables
 #   scripts/services.sh down                           stop them
 #
-# Needs root and Debian's apt (as on CI); with Docker instead, use compose.yaml.
+# Needs Debian's apt and root (or sudo); with Docker instead, use compose.yaml and skip this script.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +20,10 @@ REDIS_URL="redis://127.0.0.1:6379"
 MONGO_URL="mongodb://127.0.0.1:27017"
 
 log() { printf '[services] %s\n' "$*" >&2; }
+
+# Root on CI machines; elsewhere (a GitHub runner, a laptop) go through sudo.
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -42,11 +46,11 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$APT_UPDATED" -eq 0 ]; then
     log "apt-get update"
-    apt-get update -qq >"$STATE/apt.log" 2>&1
+    $SUDO apt-get update -qq >"$STATE/apt.log" 2>&1
     APT_UPDATED=1
   fi
   log "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >>"$STATE/apt.log" 2>&1
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >>"$STATE/apt.log" 2>&1
 }
 
 up_pg() {
@@ -54,21 +58,22 @@ up_pg() {
     apt_install postgresql
     local version
     version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
-    pg_lsclusters -h 2>/dev/null | grep -q "^$version main" || pg_createcluster "$version" main >>"$STATE/pg.log" 2>&1
-    pg_ctlcluster "$version" main start >>"$STATE/pg.log" 2>&1 || true
+    pg_lsclusters -h 2>/dev/null | grep -q "^$version main" || $SUDO pg_createcluster "$version" main >>"$STATE/pg.log" 2>&1
+    $SUDO pg_ctlcluster "$version" main start >>"$STATE/pg.log" 2>&1 || true
     wait_port 5432 PostgreSQL
-    su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >>"$STATE/pg.log" 2>&1
   fi
+  # Idempotent: a server that was already running may never have had the password set.
+  $SUDO su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >>"$STATE/pg.log" 2>&1 || true
   log "PostgreSQL ready at 127.0.0.1:5432"
 }
 
 up_mysql() {
   if ! port_open 3306; then
     apt_install mariadb-server
-    (service mariadb start || service mysql start) >>"$STATE/mysql.log" 2>&1 || true
+    ($SUDO service mariadb start || $SUDO service mysql start) >>"$STATE/mysql.log" 2>&1 || true
     wait_port 3306 MariaDB
-    mysql -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('root')" >>"$STATE/mysql.log" 2>&1 || true
   fi
+  $SUDO mysql -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('root')" >>"$STATE/mysql.log" 2>&1 || true
   log "MariaDB ready at 127.0.0.1:3306"
 }
 
@@ -111,8 +116,8 @@ case "$cmd" in
     echo "export TENANTCTL_TEST_MONGO_URL=$MONGO_URL"
     ;;
   down)
-    pg_ctlcluster "$(ls /usr/lib/postgresql | sort -V | tail -n 1)" main stop 2>/dev/null || true
-    service mariadb stop >/dev/null 2>&1 || true
+    $SUDO pg_ctlcluster "$(ls /usr/lib/postgresql | sort -V | tail -n 1)" main stop 2>/dev/null || true
+    $SUDO service mariadb stop >/dev/null 2>&1 || true
     redis-cli -p 6379 shutdown nosave >/dev/null 2>&1 || true
     pkill -f 'secantus --host 127.0.0.1 --port 27017' 2>/dev/null || true
     log "stopped"

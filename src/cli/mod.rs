@@ -7,9 +7,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::plan::{Format, Mode, render};
+use anyhow::{Context, bail};
+
+use crate::plan::{Format, Mode, Report, SavedPlan, render};
 use crate::reconcile::{self, Filters, targets::parse_selector};
 use crate::repo::Repo;
+use crate::repo::compare::DeclaredChanges;
+use crate::repo::git::GitRepo;
 
 /// Exit code: success (for `--detailed-exitcode`: success and nothing to do).
 pub const EXIT_OK: u8 = 0;
@@ -51,9 +55,18 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME", env = "TENANTCTL_ENV")]
     pub env: Option<String>,
 
+    /// Read the declared state from this git revision (branch, tag, sha) instead of the worktree.
+    #[arg(long, global = true, value_name = "REV")]
+    pub rev: Option<String>,
+
     /// When to colour text output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// Directory with report templates overriding the built-in ones
+    /// (report.txt.j2, report.md.j2; see templates/ in the tenantctl sources).
+    #[arg(long, global = true, value_name = "DIR", env = "TENANTCTL_TEMPLATES")]
+    pub templates: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -79,6 +92,15 @@ pub enum Command {
         destructive (drops data; not applied without --allow-destructive), data-dependent (may fail on\n  \
         existing rows), locking (rewrites or locks a table), index-build (long on big tables).")]
     Reconcile(ReconcileArgs),
+    /// Check every tenant database against git: in-sync, pending, drifted, missing, orphan.
+    #[command(after_help = "States:\n  \
+        in-sync   the database matches its blueprint\n  \
+        pending   git moved since the last apply; the database is still what was last applied\n  \
+        drifted   the database changed outside tenantctl (shows what changed)\n  \
+        missing   declared, but the database does not exist\n  \
+        orphan    a database named like a tenant database that no tenant declares\n\n\
+        Exit codes: 0 all in sync; 2 anything else; 1 error. Run it on a schedule and alert on 2.")]
+    Drift(DriftArgs),
     /// List tenants and their databases.
     Tenants {
         #[command(subcommand)]
@@ -95,15 +117,9 @@ pub enum TenantsCommand {
     },
 }
 
-#[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["plan", "apply"])))]
-pub struct ReconcileArgs {
-    /// Show what would change; change nothing.
-    #[arg(long)]
-    pub plan: bool,
-    /// Apply the changes: lock, re-check, apply, verify, record history.
-    #[arg(long)]
-    pub apply: bool,
+/// Which tenant databases a command works on.
+#[derive(Args, Debug, Clone)]
+pub struct FilterArgs {
     /// Only this tenant (repeatable).
     #[arg(long, value_name = "NAME")]
     pub tenant: Vec<String>,
@@ -113,9 +129,61 @@ pub struct ReconcileArgs {
     /// Only tenants whose label KEY has VALUE (repeatable; all must match).
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_selector)]
     pub selector: Vec<(String, String)>,
+}
+
+impl FilterArgs {
+    fn filters(&self) -> Filters {
+        Filters {
+            tenants: self.tenant.clone(),
+            blueprints: self.blueprint.clone(),
+            selectors: self.selector.clone(),
+            only: None,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub filters: FilterArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Tenant databases checked at once (default: defaults.concurrency, else 8).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["plan", "apply"])))]
+pub struct ReconcileArgs {
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Apply the changes: lock, re-check, apply, verify, record history.
+    #[arg(long)]
+    pub apply: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// PR mode: also show what changed in the declared state between REV and HEAD, and plan only
+    /// the tenant databases that change affects (unless --all).
+    #[arg(long, value_name = "REV", requires = "plan")]
+    pub base: Option<String>,
+    /// With --base: plan every tenant database, not only the affected ones.
+    #[arg(long, requires = "base")]
+    pub all: bool,
+    /// With --plan: save the plan (steps and the live-schema fingerprint of each database) to FILE.
+    #[arg(long, value_name = "FILE", requires = "plan")]
+    pub out: Option<PathBuf>,
+    /// With --apply: apply exactly this saved plan; databases whose live schema changed since are refused.
+    #[arg(long, value_name = "FILE", requires = "apply")]
+    pub plan_file: Option<PathBuf>,
+    /// With --apply: allow uncommitted changes in the repository's worktree.
+    #[arg(long, requires = "apply")]
+    pub allow_dirty: bool,
     /// With --plan: exit 2 when there are changes (0 when none, 1 on error).
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -149,73 +217,247 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn load(cli: &Cli) -> anyhow::Result<Repo> {
-    Repo::load(&cli.repo, cli.env.as_deref()).map_err(|d| {
-        let n = d.0.len();
-        anyhow::anyhow!(
-            "{d}\n{n} problem{} in {} (run `tenantctl validate` to check it)",
-            if n == 1 { "" } else { "s" },
-            cli.repo.display()
-        )
-    })
+fn diagnostics_error(
+    d: crate::diagnostic::Diagnostics,
+    repo: &std::path::Path,
+    rev: Option<&str>,
+) -> anyhow::Error {
+    let n = d.0.len();
+    let at = rev.map(|r| format!(" at {r}")).unwrap_or_default();
+    anyhow::anyhow!(
+        "{d}\n{n} problem{} in {}{at} (run `tenantctl validate` to check it)",
+        if n == 1 { "" } else { "s" },
+        repo.display()
+    )
+}
+
+/// The declared state (from the worktree, or from `--rev`) and the commit it is at.
+struct Declared {
+    repo: Repo,
+    git: Option<GitRepo>,
+    commit: Option<String>,
+}
+
+/// The declared state as read, before its problems become an error.
+struct Loaded {
+    repo: Result<Repo, crate::diagnostic::Diagnostics>,
+    git: Option<GitRepo>,
+    commit: Option<String>,
+}
+
+/// Reads the declared state from the worktree or `--rev`; repository
+/// problems come back as diagnostics, git problems as errors.
+fn read(cli: &Cli) -> anyhow::Result<Loaded> {
+    match &cli.rev {
+        Some(rev) => {
+            let git = GitRepo::discover(&cli.repo).context("--rev")?;
+            let source = git.at(rev)?;
+            let repo = Repo::load_from(&source, &cli.repo, cli.env.as_deref());
+            let commit = Some(source.commit.clone());
+            drop(source);
+            Ok(Loaded {
+                repo,
+                git: Some(git),
+                commit,
+            })
+        }
+        None => {
+            let git = GitRepo::discover(&cli.repo).ok();
+            let commit = git.as_ref().and_then(GitRepo::head);
+            Ok(Loaded {
+                repo: Repo::load(&cli.repo, cli.env.as_deref()),
+                git,
+                commit,
+            })
+        }
+    }
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Declared> {
+    let Loaded { repo, git, commit } = read(cli)?;
+    let repo = repo.map_err(|d| diagnostics_error(d, &cli.repo, cli.rev.as_deref()))?;
+    Ok(Declared { repo, git, commit })
+}
+
+fn exit_code(report: &Report, detailed: bool) -> u8 {
+    let failed = report.summary.by_status.contains_key("failed");
+    match report.mode {
+        Mode::Apply if !report.summary.ok => EXIT_ERROR,
+        Mode::Apply => EXIT_OK,
+        _ if failed => EXIT_ERROR,
+        Mode::Plan if detailed && report.summary.has_changes => EXIT_CHANGES,
+        Mode::Plan => EXIT_OK,
+        Mode::Drift if report.summary.has_changes => EXIT_CHANGES,
+        Mode::Drift => EXIT_OK,
+    }
+}
+
+/// Files with uncommitted changes in the repository's worktree: apply refuses
+/// them, since what is applied must be what git holds. Database files of
+/// SQLite servers and the plan file do not count.
+fn dirty_files(declared: &Declared, args: &ReconcileArgs) -> anyhow::Result<Vec<String>> {
+    let Some(git) = &declared.git else {
+        return Ok(Vec::new());
+    };
+    let ignored: Vec<std::path::PathBuf> = declared
+        .repo
+        .servers
+        .values()
+        .filter_map(|s| s.path.as_ref().and_then(|p| p.canonicalize().ok()))
+        .chain(args.plan_file.iter().filter_map(|p| p.canonicalize().ok()))
+        .collect();
+    let workdir = git.workdir();
+    let dirty: Vec<String> = git
+        .dirty_files()?
+        .into_iter()
+        .filter(|f| {
+            let abs = workdir.join(f);
+            !ignored.iter().any(|i| abs.starts_with(i))
+        })
+        .collect();
+    Ok(dirty)
 }
 
 fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
+    let paint = |report: &Report, format: Format| -> anyhow::Result<String> {
+        Ok(render(
+            report,
+            format,
+            color && format == Format::Text,
+            cli.templates.as_deref(),
+        )?)
+    };
     match &cli.command {
-        Command::Validate => match Repo::load(&cli.repo, cli.env.as_deref()) {
-            Ok(repo) => {
-                let dbs: usize = repo.tenants.iter().map(|t| t.databases.len()).sum();
-                println!(
-                    "{}: valid ({} blueprint(s), {} tenant(s), {} tenant database(s))",
-                    cli.repo.display(),
-                    repo.blueprints.len(),
-                    repo.tenants.len(),
-                    dbs
-                );
-                Ok(EXIT_OK)
-            }
-            Err(diags) => {
-                for d in &diags.0 {
-                    println!("{d}");
+        Command::Validate => {
+            let loaded = read(&cli)?.repo;
+            match loaded {
+                Ok(repo) => {
+                    let dbs: usize = repo.tenants.iter().map(|t| t.databases.len()).sum();
+                    println!(
+                        "{}: valid ({} blueprint(s), {} tenant(s), {} tenant database(s))",
+                        cli.repo.display(),
+                        repo.blueprints.len(),
+                        repo.tenants.len(),
+                        dbs
+                    );
+                    Ok(EXIT_OK)
                 }
-                eprintln!("{} problem(s) found", diags.0.len());
-                Ok(EXIT_ERROR)
+                Err(diags) => {
+                    for d in &diags.0 {
+                        println!("{d}");
+                    }
+                    eprintln!("{} problem(s) found", diags.0.len());
+                    Ok(EXIT_ERROR)
+                }
             }
-        },
+        }
         Command::Reconcile(args) => {
-            let repo = load(&cli)?;
+            let declared = load(&cli)?;
+            let mode = if args.apply { Mode::Apply } else { Mode::Plan };
+            let dirty = match mode {
+                Mode::Apply if cli.rev.is_none() => dirty_files(&declared, args)?,
+                _ => Vec::new(),
+            };
+            if !dirty.is_empty() && !args.allow_dirty {
+                let shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
+                let more = dirty.len().saturating_sub(shown.len());
+                bail!(
+                    "the worktree has uncommitted changes ({}{}): apply what git holds — commit them first, or pass --allow-dirty",
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(", and {more} more")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            let dirty = !dirty.is_empty();
+            let mut filters = args.filters.filters();
+            let mut changes = None;
+            if let Some(base) = &args.base {
+                let git = declared
+                    .git
+                    .as_ref()
+                    .context("--base needs the repository to be inside a git repository")?;
+                let source = git.at(base)?;
+                let base_repo = Repo::load_from(&source, &cli.repo, cli.env.as_deref())
+                    .map_err(|d| diagnostics_error(d, &cli.repo, Some(base)))?;
+                let declared_changes =
+                    DeclaredChanges::between(&base_repo, &declared.repo, &source.commit);
+                if !args.all {
+                    filters.only = Some(
+                        declared
+                            .repo
+                            .tenants
+                            .iter()
+                            .flat_map(|t| {
+                                t.databases
+                                    .iter()
+                                    .map(move |d| (t.name.clone(), d.blueprint.clone()))
+                            })
+                            .filter(|(t, b)| declared_changes.affects(t, b))
+                            .collect(),
+                    );
+                }
+                changes = Some(declared_changes);
+            }
+            let saved = match &args.plan_file {
+                Some(path) => Some(std::sync::Arc::new(
+                    SavedPlan::read(path).map_err(anyhow::Error::msg)?,
+                )),
+                None => None,
+            };
             let options = reconcile::Options {
-                mode: if args.apply { Mode::Apply } else { Mode::Plan },
-                filters: Filters {
-                    tenants: args.tenant.clone(),
-                    blueprints: args.blueprint.clone(),
-                    selectors: args.selector.clone(),
-                },
+                mode,
+                filters,
                 concurrency: args.concurrency,
                 allow_destructive: args.allow_destructive,
                 max_failures: args.max_failures,
-                git_commit: None,
+                git_commit: declared
+                    .commit
+                    .clone()
+                    .map(|c| if dirty { format!("{c}-dirty") } else { c }),
                 progress: std::io::stderr().is_terminal(),
+                saved,
             };
             let runtime = tokio::runtime::Runtime::new()?;
-            let report = runtime.block_on(reconcile::run(&repo, &options))?;
-            print!(
-                "{}",
-                render(&report, args.format, color && args.format == Format::Text)?
-            );
-            Ok(match options.mode {
-                Mode::Apply if !report.summary.ok => EXIT_ERROR,
-                Mode::Apply => EXIT_OK,
-                Mode::Plan if report.summary.by_status.contains_key("failed") => EXIT_ERROR,
-                Mode::Plan if args.detailed_exitcode && report.summary.has_changes => EXIT_CHANGES,
-                Mode::Plan => EXIT_OK,
-            })
+            let mut report = runtime.block_on(reconcile::run(&declared.repo, &options))?;
+            report.declared = changes;
+            if let Some(out) = &args.out {
+                let plan = SavedPlan::from_report(&report, declared.commit.clone());
+                plan.write(out)
+                    .with_context(|| format!("writing the plan to {}", out.display()))?;
+                eprintln!(
+                    "Saved the plan of {} tenant database(s) to {}",
+                    plan.targets.len(),
+                    out.display()
+                );
+            }
+            print!("{}", paint(&report, args.format)?);
+            Ok(exit_code(&report, args.detailed_exitcode))
+        }
+        Command::Drift(args) => {
+            let declared = load(&cli)?;
+            let options = reconcile::Options {
+                mode: Mode::Drift,
+                filters: args.filters.filters(),
+                concurrency: args.concurrency,
+                allow_destructive: false,
+                max_failures: None,
+                git_commit: declared.commit.clone(),
+                progress: std::io::stderr().is_terminal(),
+                saved: None,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(reconcile::run(&declared.repo, &options))?;
+            print!("{}", paint(&report, args.format)?);
+            Ok(exit_code(&report, true))
         }
         Command::Tenants {
             command: TenantsCommand::List { format },
         } => {
-            let repo = load(&cli)?;
-            print!("{}", crate::tenants::list(&repo, *format));
+            let declared = load(&cli)?;
+            print!("{}", crate::tenants::list(&declared.repo, *format));
             Ok(EXIT_OK)
         }
     }

@@ -17,8 +17,9 @@ use crate::model::sql::{
 use crate::sql::mentions_identifier;
 
 /// One change to one object.
-#[derive(Debug, Clone, PartialEq)]
+// A plan holds a handful of changes, built once per distinct live state: size is no concern.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     CreateTable(Table),
     DropTable(Table),
@@ -194,8 +195,20 @@ pub fn diff(live: &SqlSchema, declared: &SqlSchema) -> Vec<Change> {
         .filter(|t| !declared.tables.contains_key(&t.name))
         .collect();
 
-    // Views to drop: gone, changed, or reading a table or view that changes.
-    let mut touched: BTreeSet<String> = altered.keys().map(|s| s.to_string()).collect();
+    // Views to drop: gone, changed, or reading a table or view that changes in
+    // a way a view can notice (adding a column or a comment cannot break one).
+    let mut touched: BTreeSet<String> = altered
+        .iter()
+        .filter(|(_, changes)| {
+            changes.iter().any(|c| {
+                !matches!(
+                    c,
+                    TableChange::AddColumn(_) | TableChange::SetComment { .. }
+                )
+            })
+        })
+        .map(|(name, _)| name.to_string())
+        .collect();
     touched.extend(dropped_tables.iter().map(|t| t.name.clone()));
     let mut views_to_drop: BTreeSet<String> = live
         .views
@@ -485,7 +498,7 @@ mod tests {
     }
 
     #[test]
-    fn views_reading_an_altered_table_are_rebuilt() {
+    fn views_are_rebuilt_only_when_a_table_they_read_changes_shape() {
         let mut live = schema(vec![table("a", &[("id", "INTEGER", false)])]);
         live.views.insert(
             "v".into(),
@@ -495,22 +508,24 @@ mod tests {
                 ..Default::default()
             },
         );
-        let mut declared = live.clone();
-        declared.tables.get_mut("a").unwrap().columns.push(Column {
+        let mut added = live.clone();
+        added.tables.get_mut("a").unwrap().columns.push(Column {
             name: "note".into(),
             data_type: "TEXT".into(),
             nullable: true,
             ..Default::default()
         });
-        let names: Vec<String> = diff(&live, &declared)
-            .iter()
-            .map(Change::describe)
-            .collect();
+        let names: Vec<String> = diff(&live, &added).iter().map(Change::describe).collect();
+        assert_eq!(names, ["alter table a: add column note TEXT"]);
+
+        let mut retyped = live.clone();
+        retyped.tables.get_mut("a").unwrap().columns[0].data_type = "BIGINT".into();
+        let names: Vec<String> = diff(&live, &retyped).iter().map(Change::describe).collect();
         assert_eq!(
             names,
             [
                 "drop view v",
-                "alter table a: add column note TEXT",
+                "alter table a: alter column id (type INTEGER → BIGINT)",
                 "create view v"
             ]
         );

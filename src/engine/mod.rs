@@ -71,6 +71,10 @@ pub struct HistoryRecord {
     pub statements: Vec<String>,
     /// `applied`, or how far a non-transactional apply got.
     pub outcome: String,
+    /// The schema after the apply, as JSON of [`Schema`], so drift can show
+    /// exactly what changed by hand since. Engines that cannot store it leave `None`.
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
 /// Decides, from the live schema seen under the lock, what to run — or

@@ -25,8 +25,9 @@ pub struct KeyValueSchema {
     /// so that all of a tenant's keys live in one slot.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hash_tag: bool,
-    /// Live model only: the prefix and ACL user the state was read for.
-    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    /// Live model only (a blueprint may not set it): the prefix and ACL user
+    /// the state was read for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<KeyValueTarget>,
 }
 
@@ -70,16 +71,38 @@ fn everything() -> Vec<String> {
 pub struct TtlPolicy {
     pub pattern: String,
     pub max_seconds: u64,
-    /// Live model only: keys (relative to the prefix) that match and have no
-    /// expiry or a later one; bounded by the engine's scan.
-    #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
+    /// Live model only (a blueprint may not set it): keys (relative to the
+    /// prefix) that match and have no expiry or a later one; bounded by the
+    /// engine's scan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violators: Vec<String>,
 }
 
 /// Parses a Redis blueprint's `schema.json`: syntax, unknown fields, wrong
 /// types and bad values are errors with the line and column where they are.
 pub fn parse(source: &str) -> Result<KeyValueSchema, JsonError> {
-    serde_json::from_str(source).map_err(JsonError::from)
+    let schema: KeyValueSchema = serde_json::from_str(source).map_err(JsonError::from)?;
+    let live_only = if schema.target.is_some() {
+        Some("target")
+    } else if schema.ttl.iter().any(|p| !p.violators.is_empty()) {
+        Some("violators")
+    } else {
+        None
+    };
+    if let Some(field) = live_only {
+        let quoted = format!("\"{field}\"");
+        let (line, column) = source
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| l.find(&quoted).map(|c| (i + 1, c + 1)))
+            .unwrap_or((1, 1));
+        return Err(JsonError {
+            line,
+            column,
+            message: format!("`{field}` is read from the server, not declared in a blueprint"),
+        });
+    }
+    Ok(schema)
 }
 
 fn command_rules<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -192,6 +215,8 @@ mod tests {
         }
         let e = parse("{\n\"ttl\": [{\"pattern\": \"s:*\", \"max_seconds\": -1}]}").unwrap_err();
         assert_eq!(e.line, 2, "{e:?}");
+        let e = parse("{\n \"target\": {\"prefix\": \"x:\", \"user\": \"x\"}}").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 2), "{e:?}");
         let e = parse(r#"{"acl": {"commands": "+@all", "pasword_env": "X"}}"#).unwrap_err();
         assert!(e.message.contains("unknown field `pasword_env`"), "{e:?}");
     }

@@ -3,6 +3,7 @@
 //! a handful of entries, rendered as text, JSON or Markdown.
 
 mod render;
+mod saved;
 mod step;
 
 use std::collections::BTreeMap;
@@ -11,17 +12,20 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use render::{Format, render};
+pub use saved::{SavedPlan, SavedTarget};
 pub use step::Step;
 
 use crate::diff::HazardKind;
 use crate::model::EngineKind;
+use crate::repo::compare::DeclaredChanges;
 
-/// Whether a report describes a plan or an apply.
+/// Whether a report describes a plan, an apply or a drift check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Plan,
     Apply,
+    Drift,
 }
 
 /// The state of one tenant database in a report.
@@ -44,6 +48,14 @@ pub enum Status {
     NotConverged,
     /// Apply: not started because `--max-failures` was reached.
     Skipped,
+    /// Drift: git moved since the last apply; the live schema is still what was last applied.
+    Pending,
+    /// Drift: the live schema differs from what tenantctl last applied (changed by hand).
+    Drifted,
+    /// Drift: declared, but the database does not exist.
+    Missing,
+    /// Drift: a database named like a tenant database that no tenant declares.
+    Orphan,
 }
 
 impl Status {
@@ -57,6 +69,10 @@ impl Status {
             Status::Failed => "failed",
             Status::NotConverged => "not-converged",
             Status::Skipped => "skipped",
+            Status::Pending => "pending",
+            Status::Drifted => "drifted",
+            Status::Missing => "missing",
+            Status::Orphan => "orphan",
         }
     }
 
@@ -133,6 +149,8 @@ pub struct Report {
     pub targets: Vec<TargetReport>,
     pub groups: Vec<Group>,
     pub summary: Summary,
+    /// PR mode (`--base`): what the change does to the declared state.
+    pub declared: Option<DeclaredChanges>,
 }
 
 impl Report {
@@ -155,8 +173,10 @@ impl Report {
             {
                 summary.destructive += 1;
             }
-            summary.has_changes |= matches!(t.status, Status::Changes | Status::Create)
-                || (mode == Mode::Apply && t.status != Status::InSync);
+            summary.has_changes |= match mode {
+                Mode::Plan => matches!(t.status, Status::Changes | Status::Create),
+                Mode::Apply | Mode::Drift => t.status != Status::InSync,
+            };
         }
         Report {
             mode,
@@ -164,6 +184,7 @@ impl Report {
             targets,
             groups,
             summary,
+            declared: None,
         }
     }
 }

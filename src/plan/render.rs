@@ -1,6 +1,8 @@
 //! Rendering reports: JSON through serde, text and Markdown through the
 //! minijinja templates in `templates/` (compiled in).
 
+use std::path::Path;
+
 use minijinja::{Environment, Value, context};
 use owo_colors::OwoColorize;
 
@@ -17,23 +19,51 @@ pub enum Format {
 const TEXT_TEMPLATE: &str = include_str!("../../templates/report.txt.j2");
 const MARKDOWN_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
 
-/// Renders `report`; `color` adds ANSI colours to text output.
-pub fn render(report: &Report, format: Format, color: bool) -> Result<String, minijinja::Error> {
+/// Renders `report`; `color` adds ANSI colours to text output. A template
+/// of the same name in `overrides` replaces the built-in one.
+pub fn render(
+    report: &Report,
+    format: Format,
+    color: bool,
+    overrides: Option<&Path>,
+) -> Result<String, minijinja::Error> {
     if format == Format::Json {
         return Ok(serde_json::to_string_pretty(report).expect("report serialises") + "\n");
     }
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    env.set_keep_trailing_newline(true);
     env.add_filter("paint", move |text: String, style: String| {
         paint(&text, &style, color)
     });
     env.add_filter("names", names);
-    let (name, source) = match format {
-        Format::Markdown => ("report.md", MARKDOWN_TEMPLATE),
-        _ => ("report.txt", TEXT_TEMPLATE),
+    env.add_filter("lines", |text: String| {
+        text.lines().map(str::to_string).collect::<Vec<_>>()
+    });
+    env.add_filter("diff_line", move |line: String| {
+        let style = match line.as_bytes() {
+            [b'+', b'+', b'+', ..] | [b'-', b'-', b'-', ..] | [b'@', ..] => "dim",
+            [b'+', ..] => "green",
+            [b'-', ..] => "red",
+            _ => "",
+        };
+        paint(&line, style, color)
+    });
+    let (name, builtin) = match format {
+        Format::Markdown => ("report.md.j2", MARKDOWN_TEMPLATE),
+        _ => ("report.txt.j2", TEXT_TEMPLATE),
     };
-    env.add_template(name, source)?;
+    let source = match overrides.map(|dir| dir.join(name)) {
+        Some(path) if path.exists() => std::fs::read_to_string(&path).map_err(|e| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("reading {}: {e}", path.display()),
+            )
+        })?,
+        _ => builtin.to_string(),
+    };
+    env.add_template_owned(name, source)?;
     env.get_template(name)?
         .render(context! { report => Value::from_serialize(report) })
 }

@@ -3,6 +3,7 @@
 //! built once per blueprint per server, and tenants whose live schema has
 //! the same fingerprint share one diff.
 
+mod drift;
 pub mod targets;
 
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ pub use targets::{Filters, Target, select};
 use crate::diff::HazardKind;
 use crate::engine::{self, Connection, Engine, EngineError, HistoryRecord, MigrateOutcome};
 use crate::model::Schema;
-use crate::plan::{Mode, Report, Status, Step, TargetReport};
+use crate::plan::{Mode, Report, SavedPlan, Status, Step, TargetReport};
 use crate::repo::Repo;
 
 /// How to run a reconcile.
@@ -36,10 +37,16 @@ pub struct Options {
     pub git_commit: Option<String>,
     /// Show a progress bar on stderr (when it is a terminal).
     pub progress: bool,
+    /// Apply exactly this reviewed plan (only its databases, only its steps).
+    pub saved: Option<Arc<SavedPlan>>,
 }
 
 /// The declared schema of a blueprint on a server, or why it could not be built.
 type Declared = Result<Arc<Schema>, String>;
+/// Steps for one distinct live state, or why they could not be planned.
+type Planned = Result<Arc<Vec<Step>>, String>;
+/// (blueprint, server, live fingerprint).
+type StateKey = (String, String, String);
 
 /// What is shared by every target of one run.
 struct Shared {
@@ -47,19 +54,13 @@ struct Shared {
     declared: HashMap<(String, String), Declared>,
     limits: HashMap<String, Arc<Semaphore>>,
     /// (blueprint, server, live fingerprint) → steps: one diff per distinct state.
-    #[allow(clippy::type_complexity)]
-    plans: Mutex<HashMap<(String, String, String), Result<Arc<Vec<Step>>, String>>>,
+    plans: Mutex<HashMap<StateKey, Planned>>,
     failures: AtomicUsize,
 }
 
 impl Shared {
     /// The steps for a target whose live schema is `live`, computed once per distinct state.
-    fn plan(
-        &self,
-        target: &Target,
-        engine: &dyn Engine,
-        live: &Schema,
-    ) -> Result<Arc<Vec<Step>>, String> {
+    fn plan(&self, target: &Target, engine: &dyn Engine, live: &Schema) -> Planned {
         let declared =
             self.declared[&(target.blueprint.name.clone(), target.server.name.clone())].clone()?;
         let key = (
@@ -82,9 +83,28 @@ impl Shared {
     }
 }
 
-/// Plans or applies every selected tenant database of `repo`.
+/// Plans, applies or drift-checks every selected tenant database of `repo`.
 pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
-    let targets = select(repo, &options.filters)?;
+    let mut targets = select(repo, &options.filters)?;
+    if let Some(saved) = &options.saved {
+        let missing: Vec<String> = saved
+            .targets
+            .iter()
+            .filter(|s| {
+                !repo
+                    .tenant(&s.tenant)
+                    .is_some_and(|t| t.databases.iter().any(|d| d.blueprint == s.blueprint))
+            })
+            .map(|s| format!("{}/{}", s.tenant, s.blueprint))
+            .collect();
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "the saved plan has databases the repository no longer declares: {}",
+                missing.join(", ")
+            );
+        }
+        targets.retain(|t| saved.target(&t.tenant.name, &t.blueprint.name).is_some());
+    }
     let shared = Arc::new(prepare(&targets).await);
     let concurrency = options.concurrency.unwrap_or(repo.concurrency).max(1);
     let progress = progress_bar(options.progress, targets.len());
@@ -109,6 +129,13 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
         .collect()
         .await;
     progress.finish_and_clear();
+    let mut reports = reports;
+    if options.mode == Mode::Drift
+        && options.filters.tenants.is_empty()
+        && options.filters.selectors.is_empty()
+    {
+        reports.extend(drift::orphans(repo, &shared, &options.filters).await);
+    }
     Ok(Report::new(
         options.mode,
         repo.root.display().to_string(),
@@ -197,6 +224,7 @@ async fn run_target(target: &Target<'_>, shared: &Shared, options: &Options) -> 
     let result = match options.mode {
         Mode::Plan => plan_target(target, shared, engine.as_ref(), &mut report).await,
         Mode::Apply => apply_target(target, shared, engine.as_ref(), options, &mut report).await,
+        Mode::Drift => drift::check_target(target, shared, engine.as_ref(), &mut report).await,
     };
     if let Err(message) = result {
         report.status = Status::Failed;
@@ -254,8 +282,28 @@ async fn apply_target(
         .map_err(|e| e.to_string())?
         .ok_or("the database could not be created")?;
     let planned: Mutex<Arc<Vec<Step>>> = Mutex::new(Arc::new(Vec::new()));
+    let saved = options
+        .saved
+        .as_ref()
+        .and_then(|s| s.target(&target.tenant.name, &target.blueprint.name));
     let planner = |live: &Schema| -> Result<Vec<Step>, String> {
-        let steps = shared.plan(target, engine, live)?;
+        let steps = match saved {
+            Some(saved) => {
+                let unchanged = match &saved.fingerprint {
+                    Some(planned_against) => *planned_against == live.fingerprint(),
+                    None => live.is_empty(),
+                };
+                if !unchanged {
+                    return Err(format!(
+                        "refused: the live schema changed since the plan was made (planned against {}, now {}); make a new plan",
+                        saved.fingerprint.as_deref().unwrap_or("a missing database"),
+                        live.fingerprint()
+                    ));
+                }
+                Arc::new(saved.steps.clone())
+            }
+            None => shared.plan(target, engine, live)?,
+        };
         *planned.lock().expect("planned steps") = steps.clone();
         let destructive: Vec<&str> = steps
             .iter()
@@ -271,7 +319,7 @@ async fn apply_target(
         Ok(steps.as_ref().clone())
     };
     let record = HistoryRecord {
-        applied_at: chrono::Utc::now().to_rfc3339(),
+        applied_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         tenantctl_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: options.git_commit.clone(),
         blueprint: target.blueprint.name.clone(),

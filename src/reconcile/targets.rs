@@ -1,5 +1,7 @@
 //! Choosing the tenant databases a command works on.
 
+use std::collections::BTreeSet;
+
 use anyhow::bail;
 
 use crate::repo::{Blueprint, Repo, Server, Tenant, TenantDatabase};
@@ -11,6 +13,8 @@ pub struct Filters {
     pub blueprints: Vec<String>,
     /// `key=value` label selectors; all must match.
     pub selectors: Vec<(String, String)>,
+    /// Only these (tenant, blueprint) pairs, e.g. those a pull request affects.
+    pub only: Option<BTreeSet<(String, String)>>,
 }
 
 /// One tenant database with everything needed to reconcile it.
@@ -55,6 +59,11 @@ pub fn select<'a>(repo: &'a Repo, filters: &Filters) -> anyhow::Result<Vec<Targe
         }
         for database in &tenant.databases {
             if !filters.blueprints.is_empty() && !filters.blueprints.contains(&database.blueprint) {
+                continue;
+            }
+            if let Some(only) = &filters.only
+                && !only.contains(&(tenant.name.clone(), database.blueprint.clone()))
+            {
                 continue;
             }
             targets.push(Target {

@@ -2,7 +2,7 @@
 //! into the resolved types of [`super`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use marked_yaml::Spanned;
@@ -339,6 +339,7 @@ pub(super) fn load_blueprints(
                 allow_destructive: meta.policy.allow_destructive,
                 schema_path,
                 source: schema,
+                meta_source: meta_text,
                 statements,
             },
         );
@@ -404,9 +405,8 @@ pub(super) fn load_tenants(
     tenants
 }
 
-#[allow(clippy::ptr_arg)]
 fn resolve_tenant(
-    file: &PathBuf,
+    file: &Path,
     entry: TenantEntry,
     servers: &BTreeMap<String, Server>,
     blueprints: &BTreeMap<String, Blueprint>,
@@ -433,7 +433,7 @@ fn resolve_tenant(
         ));
         return None;
     }
-    seen_tenants.insert(name.clone(), (file.clone(), pos));
+    seen_tenants.insert(name.clone(), (file.to_path_buf(), pos));
     if entry.databases.is_empty() {
         diags.push(diag(
             file,
@@ -500,7 +500,7 @@ fn resolve_tenant(
             ));
             continue;
         }
-        seen_databases.insert(key, (file.clone(), bpos));
+        seen_databases.insert(key, (file.to_path_buf(), bpos));
         databases.push(TenantDatabase {
             blueprint: blueprint.name.clone(),
             server,
@@ -513,7 +513,7 @@ fn resolve_tenant(
         labels: entry.labels,
         databases,
         deletion_protection: entry.deletion_protection,
-        file: file.clone(),
+        file: file.to_path_buf(),
         position: pos,
     })
 }

@@ -3,8 +3,10 @@
 //! `tenants/*.yaml`. Loading checks everything it can offline and returns
 //! every problem as a `file:line:col` diagnostic.
 
+pub mod compare;
 pub mod env;
 mod files;
+pub mod git;
 pub mod source;
 mod yaml;
 
@@ -92,6 +94,8 @@ pub struct Blueprint {
     pub schema_path: PathBuf,
     /// The schema file's contents.
     pub source: String,
+    /// The contents of `blueprint.yaml`.
+    pub meta_source: String,
     /// SQL engines: the statements of the schema file, checked.
     pub statements: Vec<SqlStatement>,
     /// Hash of the blueprint's files, recorded in history.
@@ -113,7 +117,9 @@ pub struct Tenant {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub databases: Vec<TenantDatabase>,
-    /// Never drop this tenant's databases, even with `--prune`.
+    /// Marks the tenant's databases as never to be dropped. tenantctl does not drop
+    /// databases of removed tenants today (they are reported as orphans); this
+    /// guards them against a future `--prune`.
     pub deletion_protection: bool,
     /// The file that declares it, relative to the repository root.
     pub file: PathBuf,

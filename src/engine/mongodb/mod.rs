@@ -227,6 +227,7 @@ impl MongoDatabase {
         record.statements = done;
         let after = Schema::Document(inspect::inspect(&self.db).await?);
         record.schema_fingerprint = after.fingerprint();
+        record.schema = serde_json::to_string(&after).ok();
         record.outcome = match &failure {
             None => "applied".into(),
             Some(message) => format!("failed after {count} statement(s): {message}"),

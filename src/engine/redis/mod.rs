@@ -354,6 +354,7 @@ impl RedisTenant {
         record.statements = done;
         let after = Schema::KeyValue(inspect::inspect(&mut self.conn, &self.tenant).await?);
         record.schema_fingerprint = after.fingerprint();
+        record.schema = serde_json::to_string(&after).ok();
         record.outcome = match &failure {
             None => "applied".into(),
             Some(message) => format!("failed after {count} statement(s): {message}"),

@@ -20,9 +20,7 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
     let rebuilt: BTreeSet<&str> = changes
         .iter()
         .filter_map(|c| match c {
-            Change::AlterTable { to, changes, .. }
-                if !changes.iter().all(alters_in_place) =>
-            {
+            Change::AlterTable { to, changes, .. } if !changes.iter().all(alters_in_place) => {
                 Some(to.name.as_str())
             }
             _ => None,
@@ -167,11 +165,7 @@ fn rebuild(
         statements.push(ddl(trigger.ddl.as_deref(), "trigger", &trigger.name)?);
     }
     let mut step = Step::for_change(change, statements);
-    let what: Vec<String> = changes
-        .iter()
-        .filter(|c| !alters_in_place(c))
-        .map(TableChange::describe)
-        .collect();
+    let what: Vec<String> = changes.iter().map(TableChange::describe).collect();
     step.description = format!("rebuild table {} ({})", to.name, what.join("; "));
     step.add_hazard(Hazard::new(
         HazardKind::Locking,

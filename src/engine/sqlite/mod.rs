@@ -175,6 +175,7 @@ impl SqliteDatabase {
         self.check_foreign_keys().await?;
         let after = Schema::Sql(inspect::inspect(&mut self.conn).await?);
         record.schema_fingerprint = after.fingerprint();
+        record.schema = serde_json::to_string(&after).ok();
         record.statements = steps
             .iter()
             .flat_map(|s| s.statements.iter().cloned())
@@ -218,13 +219,13 @@ impl SqliteDatabase {
             "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\
              id INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, tenantctl_version TEXT NOT NULL, git_commit TEXT, \
              blueprint TEXT NOT NULL, blueprint_hash TEXT NOT NULL, schema_fingerprint TEXT NOT NULL, \
-             statements TEXT NOT NULL, outcome TEXT NOT NULL)"
+             statements TEXT NOT NULL, outcome TEXT NOT NULL, schema_json TEXT)"
         ))
         .await
         .map_err(EngineError::db("creating the history table"))?;
         sqlx::query(&format!(
             "INSERT INTO {HISTORY_TABLE} (applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
-             schema_fingerprint, statements, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+             schema_fingerprint, statements, outcome, schema_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&record.applied_at)
         .bind(&record.tenantctl_version)
@@ -234,6 +235,7 @@ impl SqliteDatabase {
         .bind(&record.schema_fingerprint)
         .bind(serde_json::to_string(&record.statements).unwrap_or_default())
         .bind(&record.outcome)
+        .bind(&record.schema)
         .execute(&mut self.conn)
         .await
         .map_err(EngineError::db("writing the history record"))?;
@@ -294,7 +296,7 @@ impl Connection for SqliteDatabase {
             return Ok(None);
         }
         let row = sqlx::query(&format!(
-            "SELECT applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, schema_fingerprint, statements, outcome \
+            "SELECT applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, schema_fingerprint, statements, outcome, schema_json \
              FROM {HISTORY_TABLE} ORDER BY id DESC LIMIT 1"
         ))
         .fetch_optional(&mut self.conn)
@@ -309,6 +311,7 @@ impl Connection for SqliteDatabase {
             schema_fingerprint: r.get(5),
             statements: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
             outcome: r.get(7),
+            schema: r.get(8),
         }))
     }
 }

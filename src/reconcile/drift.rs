@@ -1,0 +1,156 @@
+//! The drift check: for every declared tenant database, whether it is
+//! in sync, pending (git moved; live is still what was last applied),
+//! drifted (live changed outside tenantctl), or missing; and which
+//! databases on the servers look like tenant databases nobody declares
+//! (orphans).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::{Filters, Shared, Target};
+use crate::engine::{Engine, HistoryRecord};
+use crate::model::Schema;
+use crate::names::check_name;
+use crate::plan::{Status, TargetReport};
+use crate::repo::{Blueprint, Repo};
+
+/// Fills `report` with the drift state of one declared tenant database.
+pub(super) async fn check_target(
+    target: &Target<'_>,
+    shared: &Shared,
+    engine: &dyn Engine,
+    report: &mut TargetReport,
+) -> Result<(), String> {
+    let Some(mut conn) = engine
+        .open(&target.database.database, false)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        report.status = Status::Missing;
+        report.message = Some(
+            "declared, but the database does not exist: `reconcile --apply` creates it".into(),
+        );
+        return Ok(());
+    };
+    let live = conn.introspect().await.map_err(|e| e.to_string())?;
+    report.fingerprint = Some(live.fingerprint());
+    let to_blueprint = shared.plan(target, engine, &live)?;
+    if to_blueprint.is_empty() {
+        report.status = Status::InSync;
+        return Ok(());
+    }
+    let last = conn.last_applied().await.map_err(|e| e.to_string())?;
+    match last {
+        Some(record) if record.schema_fingerprint == live.fingerprint() => {
+            report.status = Status::Pending;
+            report.message = Some(format!(
+                "the blueprint changed since the last apply ({}); the database is still as applied. `reconcile --apply` runs these steps",
+                applied(&record)
+            ));
+            report.steps = to_blueprint;
+        }
+        Some(record) => {
+            report.status = Status::Drifted;
+            let by_hand = record
+                .schema
+                .as_deref()
+                .and_then(|json| serde_json::from_str::<Schema>(json).ok())
+                .and_then(|before| engine.plan(&before, &live).ok())
+                .filter(|steps| !steps.is_empty());
+            match by_hand {
+                Some(mut steps) => {
+                    // These describe what happened, not what will run: no hazards.
+                    steps.iter_mut().for_each(|s| s.hazards.clear());
+                    report.message = Some(format!(
+                        "changed outside tenantctl since the last apply ({}): the steps below are what was done by hand; `reconcile --apply` reverts them",
+                        applied(&record)
+                    ));
+                    report.steps = Arc::new(steps);
+                }
+                None => {
+                    report.message = Some(format!(
+                        "differs from what tenantctl last applied ({}): the steps below restore the blueprint",
+                        applied(&record)
+                    ));
+                    report.steps = to_blueprint;
+                }
+            }
+        }
+        None => {
+            report.status = Status::Drifted;
+            report.message = Some(
+                "differs from the blueprint and was never applied by tenantctl (no history): the steps below make it match".into(),
+            );
+            report.steps = to_blueprint;
+        }
+    }
+    Ok(())
+}
+
+fn applied(record: &HistoryRecord) -> String {
+    match &record.git_commit {
+        Some(commit) => format!(
+            "{} from commit {}",
+            record.applied_at,
+            &commit[..commit.len().min(12)]
+        ),
+        None => record.applied_at.clone(),
+    }
+}
+
+/// Databases on the servers in use whose name follows a blueprint's naming
+/// pattern but that no tenant declares.
+pub(super) async fn orphans(repo: &Repo, shared: &Shared, filters: &Filters) -> Vec<TargetReport> {
+    let declared: BTreeSet<(&str, &str)> = repo
+        .tenants
+        .iter()
+        .flat_map(|t| {
+            t.databases
+                .iter()
+                .map(|d| (d.server.as_str(), d.database.as_str()))
+        })
+        .collect();
+    let mut found = Vec::new();
+    for (server_name, engine) in &shared.engines {
+        let Ok(engine) = engine else { continue };
+        let Ok(databases) = engine.list_databases().await else {
+            continue;
+        };
+        let server = &repo.servers[server_name];
+        for blueprint in repo.blueprints.values() {
+            if blueprint.engine != server.engine
+                || (!filters.blueprints.is_empty() && !filters.blueprints.contains(&blueprint.name))
+            {
+                continue;
+            }
+            for database in &databases {
+                let Some(tenant) = tenant_of(blueprint, database) else {
+                    continue;
+                };
+                if declared.contains(&(server_name.as_str(), database.as_str())) {
+                    continue;
+                }
+                found.push(TargetReport {
+                    tenant,
+                    blueprint: blueprint.name.clone(),
+                    engine: server.engine,
+                    server: server_name.clone(),
+                    database: database.clone(),
+                    status: Status::Orphan,
+                    fingerprint: None,
+                    steps: Arc::new(Vec::new()),
+                    message: Some("no tenant in tenants/ declares this database".into()),
+                });
+            }
+        }
+    }
+    found
+}
+
+/// The tenant a database name belongs to under `blueprint`'s naming pattern.
+fn tenant_of(blueprint: &Blueprint, database: &str) -> Option<String> {
+    let pattern = blueprint.naming.replace("{blueprint}", &blueprint.name);
+    let (prefix, suffix) = pattern.split_once("{tenant}")?;
+    let tenant = database.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    check_name(tenant).ok().map(|_| tenant.to_string())
+}

@@ -1,0 +1,149 @@
+//! Test harness: repositories written to temp dirs, and the real binary run on them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+/// What a run of `tenantctl` printed and returned.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the whole output unless the exit code is `code`.
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// A tenantctl repository in a temporary directory.
+pub struct Repo {
+    pub dir: TempDir,
+}
+
+impl Repo {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A copy of a directory of the project (e.g. `example-repo`).
+    pub fn copy_of(relative: &str) -> Self {
+        let repo = Self::new();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(relative),
+            repo.path(),
+        );
+        repo
+    }
+
+    /// A SQLite repository: server `local` in `data/`, the given blueprints
+    /// (name, schema.sql) and tenants (all using every blueprint).
+    pub fn sqlite(blueprints: &[(&str, &str)], tenants: &[&str]) -> Self {
+        let repo = Self::new();
+        repo.write(
+            "tenantctl.yaml",
+            "servers:\n  local:\n    engine: sqlite\n    path: data\n",
+        );
+        for (name, schema) in blueprints {
+            repo.write(
+                &format!("blueprints/{name}/blueprint.yaml"),
+                "engine: sqlite\nserver: local\n",
+            );
+            repo.write(&format!("blueprints/{name}/schema.sql"), schema);
+        }
+        let mut yaml = String::from("tenants:\n");
+        for t in tenants {
+            yaml.push_str(&format!("  - name: {t}\n    databases:\n"));
+            for (name, _) in blueprints {
+                yaml.push_str(&format!("      - blueprint: {name}\n"));
+            }
+        }
+        repo.write("tenants/all.yaml", &yaml);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, relative: &str, contents: &str) {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+    }
+
+    /// Runs `tenantctl --repo <this repo> ARGS`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[])
+    }
+
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_tenantctl"))
+            .arg("--repo")
+            .arg(self.path())
+            .arg("--color")
+            .arg("never")
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("run tenantctl");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The SQLite file of a tenant database.
+    pub fn sqlite_file(&self, database: &str) -> PathBuf {
+        self.path().join("data").join(format!("{database}.db"))
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            if entry.file_name() != ".tenantctl" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// The URL of a test server from `var`, or `None` to skip — except under
+/// `CI=true`, where a missing server fails the test.
+pub fn server_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{var} is not set and CI=true: start the servers with scripts/services.sh up")
+        }
+        _ => {
+            eprintln!(
+                "skipping: {var} is not set (run scripts/services.sh up, then eval \"$(scripts/services.sh env)\")"
+            );
+            None
+        }
+    }
+}
