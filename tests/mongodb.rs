@@ -378,3 +378,66 @@ fn mongodb_hiding_an_index_is_a_collmod_where_supported() {
     assert_eq!(apply.code, 0, "{}", apply.text());
     repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
 }
+
+/// The status `drift --format json` gives `tenant`'s database.
+fn drift_status(repo: &TestRepo, tenant: &str) -> (String, String) {
+    let run = repo.run(&["drift", "--tenant", tenant, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("drift output is not JSON ({e}):\n{}", run.text()));
+    let target = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tenant"] == tenant)
+        .unwrap_or_else(|| panic!("no target for {tenant}:\n{}", run.text()))
+        .clone();
+    (
+        target["status"].as_str().unwrap().to_string(),
+        serde_json::to_string(&target).unwrap(),
+    )
+}
+
+#[test]
+fn mongodb_drift_tells_pending_from_changed_by_hand() {
+    let Some(url) = server_url(URL_VAR) else {
+        return;
+    };
+    let tenant = unique("mgdrift");
+    let db = format!("events__{tenant}");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        databases: vec![db.clone()],
+    };
+    let repo = repo_with(
+        URL_VAR,
+        &tenant,
+        r#"{"collections": {"users": {"indexes": [{"name": "email", "key": {"email": 1}}]}}}"#,
+    );
+    assert_eq!(drift_status(&repo, &tenant).0, "missing");
+    repo.expect(&["reconcile", "--apply"], 0);
+    assert_eq!(drift_status(&repo, &tenant).0, "in-sync");
+
+    // Someone adds an index by hand.
+    block_on(async {
+        let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+        client
+            .database(&db)
+            .run_command(doc! { "createIndexes": "users", "indexes": [{ "name": "by_hand", "key": { "nick": 1 } }] })
+            .await
+            .unwrap();
+    });
+    let (status, detail) = drift_status(&repo, &tenant);
+    assert_eq!(status, "drifted", "{detail}");
+    assert!(detail.contains("create index by_hand on users"), "{detail}");
+    repo.expect(&["reconcile", "--apply"], 0);
+    assert_eq!(drift_status(&repo, &tenant).0, "in-sync");
+
+    // git moves on: pending until applied.
+    repo.write(
+        "blueprints/events/schema.json",
+        r#"{"collections": {"users": {"indexes": [{"name": "email", "key": {"email": 1}}]}, "orders": {}}}"#,
+    );
+    let (status, detail) = drift_status(&repo, &tenant);
+    assert_eq!(status, "pending", "{detail}");
+    assert!(detail.contains("create collection orders"), "{detail}");
+}

@@ -388,3 +388,37 @@ impl Drop for DropMongo {
         });
     }
 }
+
+#[test]
+fn redis_drift_reports_a_tenant_whose_keys_break_the_ttl_policy() {
+    let Some(url) = server_url(URL_VAR) else {
+        return;
+    };
+    let t = unique("rddrift");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        tenants: vec![t.clone()],
+    };
+    let repo = repo_with(
+        &[&t],
+        r#"{"ttl": [{"pattern": "session:*", "max_seconds": 60}], "defaults": {"v": "1"}}"#,
+    );
+    repo.expect(&["reconcile", "--apply"], 0);
+    let status = |repo: &TestRepo| -> String {
+        let run = repo.run(&["drift", "--tenant", &t, "--format", "json"]);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["tenant"] == t.as_str())
+            .map(|x| x["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| run.text())
+    };
+    assert_eq!(status(&repo), "in-sync");
+    let mut admin = connect(&url);
+    let _: () = admin.set(format!("{t}:session:x"), "1").unwrap();
+    assert_eq!(status(&repo), "drifted");
+    repo.expect(&["reconcile", "--apply"], 0);
+    assert_eq!(status(&repo), "in-sync");
+}
