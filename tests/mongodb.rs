@@ -441,3 +441,61 @@ fn mongodb_drift_tells_pending_from_changed_by_hand() {
     assert_eq!(status, "pending", "{detail}");
     assert!(detail.contains("create collection orders"), "{detail}");
 }
+
+#[test]
+fn mongodb_apply_waits_for_a_held_lock_and_takes_over_an_expired_one() {
+    let Some(url) = server_url(URL_VAR) else {
+        return;
+    };
+    let tenant = unique("mglock");
+    let db = format!("events__{tenant}");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        databases: vec![db.clone()],
+    };
+    let repo = repo_with(URL_VAR, &tenant, r#"{"collections": {"users": {}}}"#);
+    repo.write(
+        "tenantctl.yaml",
+        &format!(
+            "servers:\n  docs:\n    engine: mongodb\n    url: \"${{{URL_VAR}}}\"\n    lock_timeout: 1s\n"
+        ),
+    );
+    let set_lock = |expires_in_ms: i64| {
+        block_on(async {
+            let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+            let expires = mongodb::bson::DateTime::from_millis(
+                mongodb::bson::DateTime::now().timestamp_millis() + expires_in_ms,
+            );
+            client
+                .database(&db)
+                .run_command(doc! { "update": "_tenantctl_lock", "updates": [{
+                "q": { "_id": "apply" },
+                "u": { "$set": { "owner": "another-ci-job", "expiresAt": expires } },
+                "upsert": true }] })
+                .await
+                .unwrap();
+        })
+    };
+    // Another job holds the lock: the apply gives up, nothing changed.
+    set_lock(60_000);
+    let run = repo.run(&["reconcile", "--apply"]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.text().contains("holds the lock"), "{}", run.text());
+    assert!(!block_on(collection_names(&url, &db)).contains(&"users".to_string()));
+    // Its holder died and the lease ran out: the next apply takes over.
+    set_lock(-1_000);
+    repo.expect(&["reconcile", "--apply"], 0);
+    assert!(block_on(collection_names(&url, &db)).contains(&"users".to_string()));
+    // The apply released its lock (the reserved collection is not in the plan).
+    let left = block_on(async {
+        let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+        client
+            .database(&db)
+            .collection::<Document>("_tenantctl_lock")
+            .count_documents(doc! {})
+            .await
+            .unwrap()
+    });
+    assert_eq!(left, 0);
+    repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
+}

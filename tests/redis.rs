@@ -422,3 +422,37 @@ fn redis_drift_reports_a_tenant_whose_keys_break_the_ttl_policy() {
     repo.expect(&["reconcile", "--apply"], 0);
     assert_eq!(status(&repo), "in-sync");
 }
+
+#[test]
+fn redis_apply_waits_for_a_held_lock_and_releases_its_own() {
+    let Some(url) = server_url(URL_VAR) else {
+        return;
+    };
+    let t = unique("rdlock");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        tenants: vec![t.clone()],
+    };
+    let repo = repo_with(&[&t], r#"{"defaults": {"flag": "off"}}"#);
+    repo.write(
+        "tenantctl.yaml",
+        &format!("servers:\n  kv:\n    engine: redis\n    url: \"${{{URL_VAR}}}\"\n    lock_timeout: 1s\n"),
+    );
+    let mut admin = connect(&url);
+    let lock = format!("_tenantctl:lock:{{{t}}}");
+    let _: () = admin.set_ex(&lock, "another-ci-job", 60).unwrap();
+    let run = repo.run(&["reconcile", "--apply"]);
+    assert_eq!(run.code, 1, "{}", run.text());
+    assert!(run.text().contains("holds the lock"), "{}", run.text());
+    let flag: Option<String> = admin.get(format!("{t}:flag")).unwrap();
+    assert_eq!(flag, None, "nothing ran without the lock");
+    // The other job's lock is untouched; once it is gone, apply runs.
+    let holder: Option<String> = admin.get(&lock).unwrap();
+    assert_eq!(holder.as_deref(), Some("another-ci-job"));
+    let _: () = admin.del(&lock).unwrap();
+    repo.expect(&["reconcile", "--apply"], 0);
+    let flag: Option<String> = admin.get(format!("{t}:flag")).unwrap();
+    assert_eq!(flag.as_deref(), Some("off"));
+    let exists: bool = admin.exists(&lock).unwrap();
+    assert!(!exists, "the apply released its lock");
+}

@@ -116,8 +116,16 @@ impl Engine for MongoEngine {
         create: bool,
     ) -> Result<Option<Box<dyn Connection>>, EngineError> {
         crate::names::check_name(database).map_err(EngineError::Other)?;
-        if !create && !self.list_databases().await?.iter().any(|n| n == database) {
-            return Ok(None);
+        if !create {
+            let found = self
+                .client
+                .list_database_names()
+                .filter(doc! { "name": database })
+                .await
+                .map_err(driver_error(&format!("looking for database {database}")))?;
+            if !found.iter().any(|n| n == database) {
+                return Ok(None);
+            }
         }
         Ok(Some(Box::new(MongoDatabase {
             db: self.client.database(database),
