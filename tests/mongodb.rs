@@ -499,3 +499,39 @@ fn mongodb_apply_waits_for_a_held_lock_and_takes_over_an_expired_one() {
     assert_eq!(left, 0);
     repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
 }
+
+#[test]
+fn mongodb_creation_options_converge_and_are_then_fixed() {
+    let Some(url) = server_url(URL_VAR) else {
+        return;
+    };
+    let tenant = unique("mgopts");
+    let db = format!("events__{tenant}");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        databases: vec![db],
+    };
+    let schema = |granularity: &str| {
+        format!(
+            r#"{{"collections": {{
+                "metrics": {{"timeseries": {{"timeField": "at", "metaField": "host", "granularity": "{granularity}"}}}},
+                "orders": {{"clusteredIndex": {{"key": {{"_id": 1}}, "unique": true}}}},
+                "people": {{"collation": {{"locale": "fr", "strength": 3}}, "indexes": [{{"name": "by_name", "key": {{"name": 1}}}}]}},
+                "log": {{"capped": true, "size": 8192, "max": 100}}
+            }}}}"#
+        )
+    };
+    let repo = repo_with(URL_VAR, &tenant, &schema("minutes"));
+    repo.expect(&["reconcile", "--apply"], 0);
+    repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
+
+    repo.write("blueprints/events/schema.json", &schema("hours"));
+    let plan = repo.run(&["reconcile", "--plan"]);
+    assert_eq!(plan.code, 1, "{}", plan.text());
+    assert!(
+        plan.text()
+            .contains("collection metrics: `timeseries` cannot change after creation"),
+        "{}",
+        plan.text()
+    );
+}

@@ -27,10 +27,9 @@ pub async fn inspect(db: &Database) -> Result<DocumentSchema, EngineError> {
             continue;
         }
         let options = spec.get_document("options").cloned().unwrap_or_default();
-        let is_timeseries = spec.get_str("type") == Ok("timeseries");
-        collections.push((name.to_string(), options, is_timeseries));
+        collections.push((name.to_string(), options));
     }
-    let index_lists = futures::future::try_join_all(collections.iter().map(|(name, _, _)| {
+    let index_lists = futures::future::try_join_all(collections.iter().map(|(name, _)| {
         run_cursor(
             db,
             doc! { "listIndexes": name.as_str() },
@@ -39,11 +38,8 @@ pub async fn inspect(db: &Database) -> Result<DocumentSchema, EngineError> {
     }))
     .await?;
     let mut schema = DocumentSchema::default();
-    for ((name, options, is_timeseries), indexes) in collections.into_iter().zip(index_lists) {
+    for ((name, options), indexes) in collections.into_iter().zip(index_lists) {
         let mut collection = collection_from_options(&name, options)?;
-        if !is_timeseries {
-            collection.timeseries = None;
-        }
         for spec in indexes {
             if let Some(index) = index_from_spec(&name, spec)? {
                 collection.indexes.push(index);
