@@ -535,3 +535,82 @@ fn mongodb_creation_options_converge_and_are_then_fixed() {
         plan.text()
     );
 }
+
+/// MongoDB cannot run DDL in a transaction: a step that fails stops the
+/// apply, what ran stays, the history says how far it got, and the next
+/// run plans only the rest and converges.
+#[test]
+fn mongodb_failed_apply_is_recorded_and_a_rerun_converges() {
+    let Some(url) = server_url(URL_VAR) else {
+        return;
+    };
+    let tenant = unique("mgfail");
+    let db = format!("events__{tenant}");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        databases: vec![db.clone()],
+    };
+    let repo = repo_with(URL_VAR, &tenant, r#"{"collections": {"users": {}}}"#);
+    repo.expect(&["reconcile", "--apply"], 0);
+    // Two users share an email: a unique index on it cannot be built.
+    let twins = |insert: bool| {
+        block_on(async {
+            let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+            let users = client.database(&db).collection::<Document>("users");
+            if insert {
+                users
+                    .insert_many([doc! { "email": "a@x" }, doc! { "email": "a@x" }])
+                    .await
+                    .unwrap();
+            } else {
+                users.delete_one(doc! { "email": "a@x" }).await.unwrap();
+            }
+        })
+    };
+    twins(true);
+
+    repo.write(
+        "blueprints/events/schema.json",
+        r#"{"collections": {"users": {"indexes": [{"name": "email", "key": {"email": 1}, "unique": true}]}, "orders": {}}}"#,
+    );
+    let failed = repo.run(&["reconcile", "--apply"]);
+    assert_eq!(failed.code, 1, "{}", failed.text());
+    assert!(
+        failed.text().contains("create index email on users failed"),
+        "{}",
+        failed.text()
+    );
+    assert!(failed.text().contains("stay applied"), "{}", failed.text());
+    let names = block_on(collection_names(&url, &db));
+    assert!(
+        names.contains(&"orders".to_string()),
+        "the step before stays: {names:?}"
+    );
+    let outcome = block_on(async {
+        let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+        let history = client
+            .database(&db)
+            .collection::<Document>("_tenantctl_history")
+            .find_one(doc! {})
+            .sort(doc! { "recordedAt": -1 })
+            .await
+            .unwrap()
+            .unwrap();
+        history.get_str("outcome").unwrap().to_string()
+    });
+    assert!(
+        outcome.starts_with("failed after 1 statement(s)"),
+        "{outcome}"
+    );
+
+    // Only the index is left to do; once the data allows it, a re-run converges.
+    let plan = repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 2);
+    assert!(
+        !plan.stdout.contains("create collection orders"),
+        "{}",
+        plan.text()
+    );
+    twins(false);
+    repo.expect(&["reconcile", "--apply"], 0);
+    repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
+}
