@@ -614,3 +614,21 @@ fn mongodb_failed_apply_is_recorded_and_a_rerun_converges() {
     repo.expect(&["reconcile", "--apply"], 0);
     repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
 }
+
+#[test]
+fn mongodb_connection_errors_never_print_the_password() {
+    let mut repo = repo_with(
+        "TT_MONGO_SECRET_URL",
+        "acme",
+        r#"{"collections": {"a": {}}}"#,
+    );
+    repo.env(
+        "TT_MONGO_SECRET_URL",
+        "mongodb://admin:hunter2secret@127.0.0.1:1/?serverSelectionTimeoutMS=300&connectTimeoutMS=300",
+    );
+    for args in [&["reconcile", "--plan"][..], &["reconcile", "--apply"][..]] {
+        let run = repo.run(args);
+        assert_eq!(run.code, 1, "{}", run.text());
+        assert!(!run.text().contains("hunter2secret"), "{}", run.text());
+    }
+}

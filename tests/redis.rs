@@ -456,3 +456,21 @@ fn redis_apply_waits_for_a_held_lock_and_releases_its_own() {
     let exists: bool = admin.exists(&lock).unwrap();
     assert!(!exists, "the apply released its lock");
 }
+
+#[test]
+fn redis_connection_errors_never_print_the_password() {
+    let mut repo = repo_with(&["acme"], r#"{"defaults": {"a": "b"}}"#);
+    repo.write(
+        "tenantctl.yaml",
+        "servers:\n  kv:\n    engine: redis\n    url: \"${TT_REDIS_SECRET_URL}\"\n",
+    );
+    repo.env(
+        "TT_REDIS_SECRET_URL",
+        "redis://admin:hunter2secret@127.0.0.1:1",
+    );
+    for args in [&["reconcile", "--plan"][..], &["reconcile", "--apply"][..]] {
+        let run = repo.run(args);
+        assert_eq!(run.code, 1, "{}", run.text());
+        assert!(!run.text().contains("hunter2secret"), "{}", run.text());
+    }
+}

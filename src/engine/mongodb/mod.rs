@@ -50,6 +50,16 @@ pub(crate) fn describe(e: &mongodb::error::Error) -> String {
         ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => {
             format!("write error {}: {}", w.code, w.message)
         }
+        ErrorKind::ServerSelection { message, .. } => {
+            // The topology description repeats each server's error with driver
+            // internals; keep the first server error only.
+            let cause = message
+                .split_once("Error: ")
+                .map(|(_, rest)| rest.split(", labels").next().unwrap_or(rest))
+                .map(|c| c.trim_start_matches("Kind: ").to_string())
+                .unwrap_or_else(|| message.clone());
+            format!("no reachable server ({})", redact(&cause))
+        }
         _ => redact(&e.to_string()),
     }
 }
@@ -67,7 +77,9 @@ impl MongoEngine {
                     redact(&url)
                 )))?;
         options.app_name = Some("tenantctl".into());
-        options.server_selection_timeout = Some(Duration::from_secs(10));
+        if options.server_selection_timeout.is_none() {
+            options.server_selection_timeout = Some(Duration::from_secs(10));
+        }
         if options.max_pool_size.is_none() {
             options.max_pool_size = Some(server.max_connections.max(1) as u32);
         }
