@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::Repo;
-use sqlx::{Connection, Executor, SqliteConnection};
+use common::{Repo, sqlite_column as query, sqlite_exec as exec};
 
 fn git(repo: &Repo, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -56,35 +54,6 @@ fn fleet() -> Repo {
     git(&repo, &["init", "-q"]);
     commit_all(&repo, "base");
     repo
-}
-
-fn exec(file: &Path, sql: &str) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let mut conn = SqliteConnection::connect(&format!("sqlite://{}", file.display()))
-                .await
-                .unwrap();
-            conn.execute(sql).await.unwrap();
-        })
-}
-
-fn query(file: &Path, sql: &str) -> Vec<String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let mut conn = SqliteConnection::connect(&format!("sqlite://{}", file.display()))
-                .await
-                .unwrap();
-            sqlx::query_scalar::<_, String>(sql)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap()
-        })
 }
 
 fn statuses(report: &serde_json::Value) -> Vec<String> {

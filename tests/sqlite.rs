@@ -2,49 +2,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::Repo;
-use sqlx::{Connection, Executor, SqliteConnection};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// Runs statements on a database file.
-fn exec(file: &Path, sql: &str) {
-    block_on(async {
-        let mut conn = SqliteConnection::connect(&format!("sqlite://{}", file.display()))
-            .await
-            .unwrap();
-        conn.execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    })
-}
-
-/// First column of every row, as text.
-fn column(file: &Path, sql: &str) -> Vec<String> {
-    block_on(async {
-        let mut conn = SqliteConnection::connect(&format!("sqlite://{}", file.display()))
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, String>(sql)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    })
-}
-
-fn count(file: &Path, sql: &str) -> i64 {
-    column(file, &format!("SELECT CAST(({sql}) AS TEXT)"))[0]
-        .parse()
-        .unwrap()
-}
+use common::{Repo, sqlite_column as column, sqlite_count as count, sqlite_exec as exec};
 
 #[test]
 fn example_repo_applies_then_plans_nothing() {
@@ -106,6 +64,10 @@ fn schema_changes_converge_and_keep_rows() {
              CREATE VIEW big_items AS SELECT id, name FROM items WHERE qty > 10;
              CREATE TRIGGER items_qty_guard BEFORE UPDATE OF qty ON items WHEN NEW.qty < 0
              BEGIN SELECT RAISE(ABORT, 'negative'); END;")),
+        ("view with an instead-of trigger", &format!("{ITEMS_V1}
+             CREATE VIEW named AS SELECT id, name FROM items;
+             CREATE TRIGGER named_insert INSTEAD OF INSERT ON named
+             BEGIN INSERT INTO items (id, name) VALUES (NEW.id, NEW.name); END;")),
         ("composite primary key and without rowid", "CREATE TABLE items (id INTEGER NOT NULL, name TEXT NOT NULL, qty INTEGER NOT NULL DEFAULT 1, note TEXT,
              PRIMARY KEY (id, name)) WITHOUT ROWID;"),
         ("autoincrement", "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, qty INTEGER NOT NULL DEFAULT 1, note TEXT);"),
@@ -519,4 +481,38 @@ fn templates_can_be_overridden() {
         "text keeps the built-in template: {}",
         text.stdout
     );
+}
+
+#[test]
+fn virtual_tables_are_created_and_rebuilt_keeping_rows() {
+    let v1 = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+              CREATE VIRTUAL TABLE notes_fts USING fts5(body);";
+    let repo = Repo::sqlite(&[("docs", v1)], &["acme"]);
+    repo.run(&["validate"]).expect(0);
+    repo.run(&["reconcile", "--apply"]).expect(0);
+    repo.run(&["reconcile", "--plan", "--detailed-exitcode"])
+        .expect(0);
+    let file = repo.sqlite_file("docs__acme");
+    exec(
+        &file,
+        "INSERT INTO notes_fts (body) VALUES ('hello world'), ('second note')",
+    );
+    repo.write(
+        "blueprints/docs/schema.sql",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+         CREATE VIRTUAL TABLE notes_fts USING fts5(body, tokenize = 'porter');",
+    );
+    repo.run(&["reconcile", "--plan", "--detailed-exitcode"])
+        .expect(2);
+    repo.run(&["reconcile", "--apply"]).expect(0);
+    repo.run(&["reconcile", "--plan", "--detailed-exitcode"])
+        .expect(0);
+    assert_eq!(
+        column(
+            &file,
+            "SELECT body FROM notes_fts WHERE notes_fts MATCH 'hello'"
+        ),
+        ["hello world"]
+    );
+    assert_eq!(count(&file, "SELECT count(*) FROM notes_fts"), 2);
 }

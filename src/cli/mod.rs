@@ -318,6 +318,43 @@ fn dirty_files(declared: &Declared, args: &ReconcileArgs) -> anyhow::Result<Vec<
     Ok(dirty)
 }
 
+/// `validate`: every problem of the repository, then what SQLite says of
+/// SQLite blueprints (run in memory; no server needed).
+fn validate(cli: &Cli) -> anyhow::Result<u8> {
+    let problems: Vec<String> = match read(cli)?.repo {
+        Err(diags) => diags.0.iter().map(ToString::to_string).collect(),
+        Ok(repo) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let rejected = runtime.block_on(async {
+                let mut rejected = Vec::new();
+                for blueprint in repo.blueprints.values() {
+                    if let Err(e) = crate::engine::check_offline(blueprint).await {
+                        rejected.push(e.to_string());
+                    }
+                }
+                rejected
+            });
+            if rejected.is_empty() {
+                let databases: usize = repo.tenants.iter().map(|t| t.databases.len()).sum();
+                println!(
+                    "{}: valid ({} blueprint(s), {} tenant(s), {} tenant database(s))",
+                    cli.repo.display(),
+                    repo.blueprints.len(),
+                    repo.tenants.len(),
+                    databases
+                );
+                return Ok(EXIT_OK);
+            }
+            rejected
+        }
+    };
+    for problem in &problems {
+        println!("{problem}");
+    }
+    eprintln!("{} problem(s) found", problems.len());
+    Ok(EXIT_ERROR)
+}
+
 fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
     let paint = |report: &Report, format: Format| -> anyhow::Result<String> {
         Ok(render(
@@ -328,29 +365,7 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
         )?)
     };
     match &cli.command {
-        Command::Validate => {
-            let loaded = read(&cli)?.repo;
-            match loaded {
-                Ok(repo) => {
-                    let dbs: usize = repo.tenants.iter().map(|t| t.databases.len()).sum();
-                    println!(
-                        "{}: valid ({} blueprint(s), {} tenant(s), {} tenant database(s))",
-                        cli.repo.display(),
-                        repo.blueprints.len(),
-                        repo.tenants.len(),
-                        dbs
-                    );
-                    Ok(EXIT_OK)
-                }
-                Err(diags) => {
-                    for d in &diags.0 {
-                        println!("{d}");
-                    }
-                    eprintln!("{} problem(s) found", diags.0.len());
-                    Ok(EXIT_ERROR)
-                }
-            }
-        }
+        Command::Validate => validate(&cli),
         Command::Reconcile(args) => {
             let declared = load(&cli)?;
             let mode = if args.apply { Mode::Apply } else { Mode::Plan };

@@ -104,7 +104,9 @@ impl Change {
 impl TableChange {
     pub fn describe(&self) -> String {
         match self {
-            TableChange::AddColumn(c) => format!("add column {} {}", c.name, c.data_type),
+            TableChange::AddColumn(c) => format!("add column {} {}", c.name, c.data_type)
+                .trim_end()
+                .to_string(),
             TableChange::DropColumn(c) => format!("drop column {}", c.name),
             TableChange::AlterColumn { from, to } => {
                 let mut what = Vec::new();
@@ -233,10 +235,15 @@ pub fn diff(live: &SqlSchema, declared: &SqlSchema) -> Vec<Change> {
         }
     }
 
-    // 1. Triggers that are gone or changed (those of dropped tables go with them).
+    // 1. Triggers that are gone or changed. Those on a table or view that is
+    //    dropped here go with it, so they are not dropped explicitly.
+    let survives = |on: &str| {
+        declared.tables.contains_key(on)
+            || (declared.views.contains_key(on) && !views_to_drop.contains(on))
+    };
     for t in live.triggers.values() {
         let keep = declared.triggers.get(&t.name).is_some_and(|d| d.same_as(t));
-        if !keep && declared.tables.contains_key(&t.table) {
+        if !keep && survives(&t.table) {
             changes.push(Change::DropTrigger(t.clone()));
         }
     }
@@ -307,9 +314,10 @@ pub fn diff(live: &SqlSchema, declared: &SqlSchema) -> Vec<Change> {
     for name in order_views(&declared.views, &views_to_create) {
         changes.push(Change::CreateView(declared.views[&name].clone()));
     }
-    // 9. Triggers that are new or changed.
+    // 9. Triggers that are new or changed, and those of views recreated above.
     for t in declared.triggers.values() {
-        let exists = live.triggers.get(&t.name).is_some_and(|l| l.same_as(t));
+        let exists = live.triggers.get(&t.name).is_some_and(|l| l.same_as(t))
+            && !views_to_drop.contains(&t.table);
         if !exists {
             changes.push(Change::CreateTrigger(t.clone()));
         }
@@ -527,6 +535,48 @@ mod tests {
                 "drop view v",
                 "alter table a: alter column id (type INTEGER → BIGINT)",
                 "create view v"
+            ]
+        );
+    }
+
+    #[test]
+    fn triggers_on_views_are_dropped_and_survive_view_rebuilds() {
+        let view = |def: &str| View {
+            name: "v".into(),
+            definition: def.into(),
+            ..Default::default()
+        };
+        let trigger = Trigger {
+            name: "v_insert".into(),
+            table: "v".into(),
+            definition: "CREATE TRIGGER v_insert INSTEAD OF INSERT ON v BEGIN SELECT 1; END".into(),
+            ..Default::default()
+        };
+        let mut live = schema(vec![table("a", &[("id", "INTEGER", false)])]);
+        live.views
+            .insert("v".into(), view("CREATE VIEW v AS SELECT id FROM a"));
+        live.triggers.insert(trigger.name.clone(), trigger.clone());
+
+        let mut without = live.clone();
+        without.triggers.clear();
+        let names: Vec<String> = diff(&live, &without).iter().map(Change::describe).collect();
+        assert_eq!(names, ["drop trigger v_insert on v"]);
+
+        let mut redefined = live.clone();
+        redefined.views.insert(
+            "v".into(),
+            view("CREATE VIEW v AS SELECT id, 1 AS one FROM a"),
+        );
+        let names: Vec<String> = diff(&live, &redefined)
+            .iter()
+            .map(Change::describe)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "drop view v",
+                "create view v",
+                "create trigger v_insert on v"
             ]
         );
     }

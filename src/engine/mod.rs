@@ -146,6 +146,15 @@ pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
     }
 }
 
+/// Checks what can be checked of a blueprint without any server: SQLite
+/// blueprints are executed in memory; other engines need their server.
+pub async fn check_offline(blueprint: &Blueprint) -> Result<(), EngineError> {
+    match blueprint.engine {
+        EngineKind::Sqlite => sqlite::declared_schema(blueprint).await.map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
 /// The prefix of tenantctl's own objects in tenant databases; introspection skips them.
 pub const RESERVED_PREFIX: &str = "_tenantctl_";
 /// The history table/collection.

@@ -50,7 +50,7 @@ pub fn parse_blueprint(
                         position(next.span.start),
                         format!("expected ';' after the statement, found {}", next.token),
                     ));
-                    skip_statement(&mut parser);
+                    let _ = skip_statement(&mut parser);
                     continue;
                 }
                 let end = match next.token {
@@ -68,8 +68,22 @@ pub fn parse_blueprint(
                 }
             }
             Err(e) => {
-                errors.push(error_position(&e, start));
-                skip_statement(&mut parser);
+                let begin = offsets.byte_offset(source, first.span.start);
+                let end = skip_statement(&mut parser)
+                    .map_or(source.len(), |loc| offsets.byte_offset(source, loc));
+                let text = source[begin..end].trim_end();
+                if dialect == SqlDialect::Sqlite && is_virtual_table(text) {
+                    // Module arguments are free-form tokens in SQLite's grammar
+                    // (`fts5(body, content=notes)`), beyond sqlparser; SQLite
+                    // itself checks them when the blueprint is run in memory.
+                    statements.push(SqlStatement {
+                        text: text.to_string(),
+                        position: start,
+                        kind: "CREATE VIRTUAL TABLE".into(),
+                    });
+                } else {
+                    errors.push(error_position(&e, start));
+                }
             }
         }
     }
@@ -83,14 +97,27 @@ fn position(loc: Location) -> Position {
     }
 }
 
-/// Skips to the end of the current statement so parsing can go on after an error.
-fn skip_statement(parser: &mut Parser) {
+/// Skips to the end of the current statement so parsing can go on after an
+/// error; returns where the terminating `;` starts (`None` at the end of input).
+fn skip_statement(parser: &mut Parser) -> Option<Location> {
     loop {
         let t = parser.next_token();
-        if matches!(t.token, Token::SemiColon | Token::EOF) {
-            break;
+        match t.token {
+            Token::SemiColon => return Some(t.span.start),
+            Token::EOF => return None,
+            _ => {}
         }
     }
+}
+
+/// `CREATE VIRTUAL TABLE ...`, whatever the spacing and case.
+fn is_virtual_table(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .take(3)
+        .map(str::to_uppercase)
+        .collect();
+    words == ["CREATE", "VIRTUAL", "TABLE"]
 }
 
 /// sqlparser puts the location in the message (`... at Line: 3, Column: 7`):
@@ -194,6 +221,23 @@ mod tests {
         assert_eq!(stmts[1].position, Position { line: 3, column: 3 });
         assert!(stmts[1].text.ends_with("END"), "{}", stmts[1].text);
         assert_eq!(stmts[2].kind, "CREATE INDEX");
+    }
+
+    #[test]
+    fn sqlite_virtual_tables_pass_as_written() {
+        let sql = "CREATE VIRTUAL TABLE docs USING fts5(body, content=notes, content_rowid=id);\nCREATE TABLE x (id INT,, y INT);";
+        let (stmts, errors) = parse_blueprint(sql, SqlDialect::Sqlite);
+        assert_eq!(stmts.len(), 1);
+        assert_eq!(
+            stmts[0].text,
+            "CREATE VIRTUAL TABLE docs USING fts5(body, content=notes, content_rowid=id)"
+        );
+        assert_eq!(errors.len(), 1, "other syntax errors are still reported");
+        let (_, errors) = parse_blueprint(
+            "CREATE VIRTUAL TABLE d USING fts5(a, b=c)",
+            SqlDialect::Postgres,
+        );
+        assert_eq!(errors.len(), 1, "only SQLite has virtual tables");
     }
 
     #[test]

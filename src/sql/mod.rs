@@ -148,6 +148,7 @@ pub fn rename_created_object(ddl: &str, new_name: &str) -> Option<String> {
                     "CREATE"
                         | "TEMP"
                         | "TEMPORARY"
+                        | "VIRTUAL"
                         | "TABLE"
                         | "UNIQUE"
                         | "INDEX"

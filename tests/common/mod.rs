@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sqlx::{Connection, Executor, SqliteConnection};
 use tempfile::TempDir;
 
 /// What a run of `tenantctl` printed and returned.
@@ -146,4 +147,43 @@ pub fn server_url(var: &str) -> Option<String> {
             None
         }
     }
+}
+
+fn with_sqlite<T>(file: &Path, f: impl AsyncFnOnce(&mut SqliteConnection) -> T) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut conn = SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+                .await
+                .unwrap();
+            f(&mut conn).await
+        })
+}
+
+/// Runs statements on a SQLite database file.
+pub fn sqlite_exec(file: &Path, sql: &str) {
+    with_sqlite(file, async |conn| {
+        conn.execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    })
+}
+
+/// The first column of every row of a query on a SQLite file, as text.
+pub fn sqlite_column(file: &Path, sql: &str) -> Vec<String> {
+    with_sqlite(file, async |conn| {
+        sqlx::query_scalar::<_, String>(sql)
+            .fetch_all(conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    })
+}
+
+/// A single integer a query on a SQLite file returns.
+pub fn sqlite_count(file: &Path, sql: &str) -> i64 {
+    sqlite_column(file, &format!("SELECT CAST(({sql}) AS TEXT)"))[0]
+        .parse()
+        .unwrap()
 }

@@ -31,6 +31,14 @@ pub(super) async fn inspect(conn: &mut SqliteConnection) -> Result<SqlSchema, En
     .await
     .map_err(EngineError::db("reading sqlite_schema"))?;
 
+    // Tables a virtual table keeps for itself (FTS5's `_data`, `_idx`...) are
+    // created and dropped with it.
+    let shadow: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(EngineError::db("listing shadow tables"))?;
     let mut index_sql: Vec<(String, String, String)> = Vec::new();
     for row in &objects {
         let kind: String = row.get(0);
@@ -38,6 +46,9 @@ pub(super) async fn inspect(conn: &mut SqliteConnection) -> Result<SqlSchema, En
         let table: String = row.get(2);
         let sql: Option<String> = row.get(3);
         let Some(sql) = sql else { continue }; // automatic indexes of constraints
+        if shadow.contains(&name) {
+            continue;
+        }
         match kind.as_str() {
             "table" => {
                 let mut t = Table {
@@ -45,7 +56,10 @@ pub(super) async fn inspect(conn: &mut SqliteConnection) -> Result<SqlSchema, En
                     definition: Some(sql.clone()),
                     ..Default::default()
                 };
-                apply_table_sql(&mut t, &sql);
+                match virtual_module(&sql) {
+                    Some(module) => t.options = vec![format!("VIRTUAL {module}")],
+                    None => apply_table_sql(&mut t, &sql),
+                }
                 schema.tables.insert(name, t);
             }
             "index" => index_sql.push((name, table, sql)),
@@ -108,6 +122,9 @@ async fn read_columns(
         let name: String = row.get(1);
         let pk: i64 = row.get(5);
         let hidden: i64 = row.get(6);
+        if hidden == 1 {
+            continue; // a virtual table's hidden column (e.g. FTS5 `rank`)
+        }
         if pk > 0 {
             pks.entry(table.clone())
                 .or_default()
@@ -215,6 +232,16 @@ async fn read_uniques(
         t.uniques.sort_by(|a, b| a.columns.cmp(&b.columns));
     }
     Ok(())
+}
+
+/// The `USING module(args)` clause of a `CREATE VIRTUAL TABLE`, whitespace collapsed.
+fn virtual_module(sql: &str) -> Option<String> {
+    let upper = sql.to_uppercase();
+    if !upper.trim_start().starts_with("CREATE VIRTUAL TABLE") {
+        return None;
+    }
+    let using = upper.find(" USING ")?;
+    Some(collapse_whitespace(&sql[using + " USING ".len()..]))
 }
 
 /// `varchar (20)` → `VARCHAR(20)`.

@@ -50,29 +50,7 @@ impl Engine for SqliteEngine {
     }
 
     async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
-        let mut conn = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(EngineError::db("opening an in-memory database"))?
-            .foreign_keys(false)
-            .connect()
-            .await
-            .map_err(EngineError::db("opening an in-memory database"))?;
-        for statement in &blueprint.statements {
-            if let Err(e) = conn.execute(statement.text.as_str()).await {
-                return Err(EngineError::Blueprint {
-                    file: blueprint.schema_path.display().to_string(),
-                    line: statement.position.line,
-                    column: statement.position.column,
-                    message: format!(
-                        "SQLite rejected this {}: {}",
-                        statement.kind,
-                        driver_message(&e)
-                    ),
-                });
-            }
-        }
-        let schema = inspect::inspect(&mut conn).await?;
-        conn.close().await.ok();
-        Ok(Schema::Sql(schema))
+        declared_schema(blueprint).await
     }
 
     async fn list_databases(&self) -> Result<Vec<String>, EngineError> {
@@ -133,6 +111,35 @@ impl Engine for SqliteEngine {
             _ => Err(EngineError::Other("sqlite plans SQL schemas only".into())),
         }
     }
+}
+
+/// The schema `blueprint` declares: its statements run in an in-memory
+/// database, read back by the same introspection as tenants. Needs no
+/// server, so `validate` uses it too.
+pub async fn declared_schema(blueprint: &Blueprint) -> Result<Schema, EngineError> {
+    let mut conn = SqliteConnectOptions::from_str("sqlite::memory:")
+        .map_err(EngineError::db("opening an in-memory database"))?
+        .foreign_keys(false)
+        .connect()
+        .await
+        .map_err(EngineError::db("opening an in-memory database"))?;
+    for statement in &blueprint.statements {
+        if let Err(e) = conn.execute(statement.text.as_str()).await {
+            return Err(EngineError::Blueprint {
+                file: blueprint.schema_path.display().to_string(),
+                line: statement.position.line,
+                column: statement.position.column,
+                message: format!(
+                    "SQLite rejected this {}: {}",
+                    statement.kind,
+                    driver_message(&e)
+                ),
+            });
+        }
+    }
+    let schema = inspect::inspect(&mut conn).await?;
+    conn.close().await.ok();
+    Ok(Schema::Sql(schema))
 }
 
 /// One open tenant database file.
