@@ -474,3 +474,52 @@ fn redis_connection_errors_never_print_the_password() {
         assert!(!run.text().contains("hunter2secret"), "{}", run.text());
     }
 }
+
+#[test]
+fn redis_drift_reports_a_removed_tenant_as_orphan_but_not_foreign_users() {
+    let Some(url) = server_url(URL_VAR) else {
+        return;
+    };
+    let kept = unique("rdkeep");
+    let removed = unique("rdgone");
+    let foreign = unique("rdforeign");
+    let _cleanup = Cleanup {
+        url: url.clone(),
+        tenants: vec![kept.clone(), removed.clone(), foreign.clone()],
+    };
+    let schema = r#"{"acl": {"commands": "+@read"}}"#;
+    repo_with(&[&kept, &removed], schema).expect(&["reconcile", "--apply"], 0);
+    let mut admin = connect(&url);
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(&foreign)
+        .arg("on")
+        .query(&mut admin)
+        .unwrap();
+
+    let repo = repo_with(&[&kept], schema);
+    let run = repo.run(&["drift", "--format", "json"]);
+    let report: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.text()));
+    let status_of = |name: &str| {
+        report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tenant"] == name)
+            .map(|t| t["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        status_of(&kept).as_deref(),
+        Some("in-sync"),
+        "{}",
+        run.text()
+    );
+    assert_eq!(
+        status_of(&removed).as_deref(),
+        Some("orphan"),
+        "{}",
+        run.text()
+    );
+    assert_eq!(status_of(&foreign), None, "{}", run.text());
+}

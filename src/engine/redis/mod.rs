@@ -141,6 +141,11 @@ impl RedisEngine {
     }
 }
 
+/// The list holding a tenant database's history.
+fn history_key(database: &str) -> String {
+    format!("{RESERVED_KEY_PREFIX}history:{{{database}}}")
+}
+
 fn password_value(var: &str) -> Result<String, EngineError> {
     std::env::var(var)
         .ok()
@@ -196,7 +201,9 @@ impl Engine for RedisEngine {
         Ok(Schema::KeyValue(schema))
     }
 
-    /// The ACL users that look like tenants (`default` and invalid names left out).
+    /// The tenant prefixes tenantctl has applied to: ACL users with a valid
+    /// tenant name and a history list (other users of a shared server are
+    /// none of tenantctl's business).
     async fn list_databases(&self) -> Result<Vec<String>, EngineError> {
         let mut conn = self.connection().await?;
         let mut users: Vec<String> = redis::cmd("ACL")
@@ -205,8 +212,24 @@ impl Engine for RedisEngine {
             .await
             .map_err(driver_error("listing ACL users"))?;
         users.retain(|u| u != "default" && crate::names::check_name(u).is_ok());
-        users.sort();
-        Ok(users)
+        if users.is_empty() {
+            return Ok(users);
+        }
+        let mut pipe = redis::pipe();
+        for user in &users {
+            pipe.exists(history_key(user));
+        }
+        let recorded: Vec<bool> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(driver_error("reading history"))?;
+        let mut found: Vec<String> = users
+            .into_iter()
+            .zip(recorded)
+            .filter_map(|(user, recorded)| recorded.then_some(user))
+            .collect();
+        found.sort();
+        Ok(found)
     }
 
     async fn open(
@@ -217,7 +240,7 @@ impl Engine for RedisEngine {
         crate::names::check_name(database).map_err(EngineError::Other)?;
         let tenant = self.tenant(database)?;
         let mut conn = self.connection().await?;
-        let history = format!("{RESERVED_KEY_PREFIX}history:{{{database}}}");
+        let history = history_key(database);
         if !create {
             let user: redis::Value = redis::cmd("ACL")
                 .arg("GETUSER")
