@@ -5,8 +5,10 @@
 //! Everything engine-specific — catalog queries, quoting, what ALTER can do
 //! in place, locks, transactions — stays inside the engine's module.
 
+pub mod mongodb;
 pub mod mysql;
 pub mod postgres;
+pub mod redis;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -42,8 +44,6 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Io(String),
-    #[error("the {0} engine is not available in this build of tenantctl yet")]
-    Unsupported(EngineKind),
     #[error("{0}")]
     Other(String),
 }
@@ -164,7 +164,8 @@ pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
         EngineKind::Sqlite => Ok(Arc::new(sqlite::SqliteEngine::new(server)?)),
         EngineKind::Mysql => Ok(Arc::new(mysql::MysqlEngine::new(server)?)),
         EngineKind::Postgres => Ok(Arc::new(postgres::PostgresEngine::new(server)?)),
-        other => Err(EngineError::Unsupported(other)),
+        EngineKind::Mongodb => Ok(Arc::new(mongodb::MongoEngine::new(server).await?)),
+        EngineKind::Redis => Ok(Arc::new(redis::RedisEngine::new(server)?)),
     }
 }
 

@@ -52,6 +52,43 @@ impl Schema {
     }
 }
 
+/// A mistake in a JSON blueprint, with where it is (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
+pub struct JsonError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> Self {
+        let text = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let message = text.strip_suffix(&suffix).unwrap_or(&text);
+        let message = if e.is_syntax() || e.is_eof() {
+            format!("JSON: {message}")
+        } else {
+            message.to_string()
+        };
+        JsonError {
+            line: e.line().max(1),
+            column: e.column().max(1),
+            message,
+        }
+    }
+}
+
+/// Parses the `schema.json` of a MongoDB or Redis blueprint into its model;
+/// `None` for engines whose blueprints are SQL.
+pub fn parse_json_schema(engine: EngineKind, source: &str) -> Option<Result<Schema, JsonError>> {
+    match engine {
+        EngineKind::Mongodb => Some(document::parse(source).map(Schema::Document)),
+        EngineKind::Redis => Some(keyvalue::parse(source).map(Schema::KeyValue)),
+        EngineKind::Postgres | EngineKind::Mysql | EngineKind::Sqlite => None,
+    }
+}
+
 /// The database engines tenantctl manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

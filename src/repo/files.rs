@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::yaml::{self, position};
 use super::{
-    Blueprint, CONFIG_FILE, DEFAULT_NAMING, Isolation, RepoSource, Seen, Server, Tenant,
-    TenantDatabase, check_naming, check_schema_source, hash_blueprint,
+    Blueprint, CONFIG_FILE, DEFAULT_KEYVALUE_NAMING, DEFAULT_NAMING, Isolation, RepoSource, Seen,
+    Server, Tenant, TenantDatabase, check_naming, check_schema_source, hash_blueprint,
 };
 use crate::diagnostic::{Diagnostic, Position};
 use crate::model::EngineKind;
@@ -337,6 +337,7 @@ pub(super) fn load_blueprints(
                 }
                 n.to_string()
             }
+            None if engine == EngineKind::Redis => DEFAULT_KEYVALUE_NAMING.to_string(),
             None => DEFAULT_NAMING.to_string(),
         };
         for (key, value) in &meta.options {

@@ -26,6 +26,8 @@ pub use source::{RepoSource, Worktree};
 pub const CONFIG_FILE: &str = "tenantctl.yaml";
 /// The default name of a tenant database.
 pub const DEFAULT_NAMING: &str = "{blueprint}__{tenant}";
+/// The default name of a Redis tenant "database": its key prefix is `{tenant}:`.
+pub const DEFAULT_KEYVALUE_NAMING: &str = "{tenant}";
 
 /// A loaded, validated repository: the declared state.
 #[derive(Debug, Clone)]
@@ -202,13 +204,8 @@ pub(crate) fn check_schema_source(
         EngineKind::Postgres => SqlDialect::Postgres,
         EngineKind::Mysql => SqlDialect::Mysql,
         EngineKind::Mongodb | EngineKind::Redis => {
-            if let Err(e) = serde_json::from_str::<serde_json::Value>(source) {
-                diags.push(Diagnostic::new(
-                    file,
-                    e.line(),
-                    e.column(),
-                    format!("JSON: {e}"),
-                ));
+            if let Some(Err(e)) = crate::model::parse_json_schema(engine, source) {
+                diags.push(Diagnostic::new(file, e.line, e.column, e.message));
             }
             return Vec::new();
         }

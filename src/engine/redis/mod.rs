@@ -1,0 +1,439 @@
+//! Redis: tenants share a server and are isolated by a key prefix. A tenant
+//! "database" is the prefix (`acme` → keys `acme:*`, or `{acme}:*` with the
+//! blueprint's `hash_tag` option for Redis Cluster); its schema is an ACL
+//! user named after it and confined to the prefix, TTL policies on key
+//! patterns and default keys. Apply holds `SET _tenantctl:lock:{db} token NX PX`
+//! (released only by its owner) and appends history to the list
+//! `_tenantctl:history:{db}`. Redis has no transactional DDL: each command is
+//! idempotent, so an interrupted apply is finished by the next run.
+
+mod inspect;
+mod migrate;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+
+use super::{Connection, Engine, EngineError, HistoryRecord, MigrateOutcome, Planner};
+use crate::model::keyvalue::{self, KeyValueSchema};
+use crate::model::{EngineKind, Schema};
+use crate::plan::Step;
+use crate::repo::{Blueprint, Server, env::redact};
+
+/// The prefix of tenantctl's own keys.
+pub const RESERVED_KEY_PREFIX: &str = "_tenantctl:";
+/// How long a lock lives if its holder dies without releasing it.
+const LOCK_LEASE: Duration = Duration::from_secs(600);
+/// History records kept per tenant.
+const HISTORY_KEPT: isize = 100;
+
+/// Deletes the lock only when it still holds this apply's token.
+const UNLOCK_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// A Redis server shared by tenants.
+pub struct RedisEngine {
+    client: redis::Client,
+    server: String,
+    lock_timeout: Duration,
+    /// What each blueprint built on this server declares, to know, when a
+    /// tenant prefix is opened, its prefix form, password and policies.
+    blueprints: Mutex<Vec<(String, String, KeyValueSchema)>>,
+}
+
+/// Wraps a driver error with what was being done, any URL redacted.
+pub(crate) fn driver_error(context: &str) -> impl FnOnce(redis::RedisError) -> EngineError {
+    let context = context.to_string();
+    move |e| EngineError::Other(format!("{context}: {}", redact(&e.to_string())))
+}
+
+/// One tenant on the server, as the connection needs it.
+pub(crate) struct Tenant {
+    /// The ACL user (the tenant's name).
+    pub user: String,
+    /// `user:` or `{user}:`.
+    pub prefix: String,
+    /// What its blueprint declares (defaults when no blueprint was built).
+    pub declared: KeyValueSchema,
+    /// The password variable template and the hash of its value.
+    pub password: Option<(String, String)>,
+}
+
+impl RedisEngine {
+    pub fn new(server: &Server) -> Result<Self, EngineError> {
+        let url = server.resolved_url().map_err(EngineError::Other)?;
+        let client = redis::Client::open(url.as_str()).map_err(|e| {
+            EngineError::Other(format!(
+                "server {}: reading the url {}: {}",
+                server.name,
+                redact(&url),
+                redact(&e.to_string())
+            ))
+        })?;
+        Ok(Self {
+            client,
+            server: server.name.clone(),
+            lock_timeout: server.lock_timeout,
+            blueprints: Mutex::new(Vec::new()),
+        })
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, EngineError> {
+        self.client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(driver_error(&format!(
+                "connecting to server {}",
+                self.server
+            )))
+    }
+
+    /// The tenant behind `database`, from the blueprints built on this server.
+    fn tenant(&self, database: &str) -> Result<Tenant, EngineError> {
+        let blueprints = self.blueprints.lock().expect("blueprints");
+        let mut matches: Vec<(&str, String, &KeyValueSchema)> = Vec::new();
+        for (name, naming, schema) in blueprints.iter() {
+            let pattern = naming.replace("{blueprint}", name);
+            let Some((before, after)) = pattern.split_once("{tenant}") else {
+                continue;
+            };
+            if let Some(tenant) = database
+                .strip_prefix(before)
+                .and_then(|rest| rest.strip_suffix(after))
+                .filter(|t| !t.is_empty())
+            {
+                matches.push((name, tenant.to_string(), schema));
+            }
+        }
+        if matches.len() > 1 {
+            let names: Vec<&str> = matches.iter().map(|m| m.0).collect();
+            return Err(EngineError::Other(format!(
+                "{database}: blueprints {} would manage the same tenant prefix on server {}; \
+                 give them different `naming` or servers",
+                names.join(", "),
+                self.server
+            )));
+        }
+        let (user, declared) = match matches.pop() {
+            Some((_, tenant, schema)) => (tenant, schema.clone()),
+            None => (database.to_string(), KeyValueSchema::default()),
+        };
+        let prefix = if declared.hash_tag {
+            format!("{{{user}}}:")
+        } else {
+            format!("{user}:")
+        };
+        let password = match declared.acl.as_ref().and_then(|a| a.password_env.clone()) {
+            Some(template) => {
+                let var = migrate::password_var(&template, &user);
+                let value = password_value(&var)?;
+                Some((template, inspect::password_hash(&value)))
+            }
+            None => None,
+        };
+        Ok(Tenant {
+            user,
+            prefix,
+            declared,
+            password,
+        })
+    }
+}
+
+/// The list holding a tenant database's history.
+fn history_key(database: &str) -> String {
+    format!("{RESERVED_KEY_PREFIX}history:{{{database}}}")
+}
+
+fn password_value(var: &str) -> Result<String, EngineError> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            EngineError::Other(format!(
+                "environment variable {var} (the ACL password of this tenant) is not set"
+            ))
+        })
+}
+
+#[async_trait]
+impl Engine for RedisEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Redis
+    }
+
+    async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
+        let file = blueprint.schema_path.display().to_string();
+        let mut schema =
+            keyvalue::parse(&blueprint.source).map_err(|e| EngineError::Blueprint {
+                file: file.clone(),
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })?;
+        if let Some(acl) = &mut schema.acl {
+            let mut conn = self.connection().await?;
+            let scratch = format!("_tenantctl_scratch_{}", std::process::id());
+            acl.commands = inspect::normalize_rules(&mut conn, &acl.commands, &scratch)
+                .await
+                .map_err(|message| {
+                    let line = blueprint
+                        .source
+                        .lines()
+                        .position(|l| l.contains("\"commands\""))
+                        .map_or(1, |i| i + 1);
+                    EngineError::Blueprint {
+                        file: file.clone(),
+                        line,
+                        column: 1,
+                        message: format!("Redis rejected acl.commands: {message}"),
+                    }
+                })?;
+            acl.keys.sort();
+            acl.channels.sort();
+        }
+        self.blueprints.lock().expect("blueprints").push((
+            blueprint.name.clone(),
+            blueprint.naming.clone(),
+            schema.clone(),
+        ));
+        Ok(Schema::KeyValue(schema))
+    }
+
+    /// The tenant prefixes tenantctl has applied to: ACL users with a valid
+    /// tenant name and a history list (other users of a shared server are
+    /// none of tenantctl's business).
+    async fn list_databases(&self) -> Result<Vec<String>, EngineError> {
+        let mut conn = self.connection().await?;
+        let mut users: Vec<String> = redis::cmd("ACL")
+            .arg("USERS")
+            .query_async(&mut conn)
+            .await
+            .map_err(driver_error("listing ACL users"))?;
+        users.retain(|u| u != "default" && crate::names::check_name(u).is_ok());
+        if users.is_empty() {
+            return Ok(users);
+        }
+        let mut pipe = redis::pipe();
+        for user in &users {
+            pipe.exists(history_key(user));
+        }
+        let recorded: Vec<bool> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(driver_error("reading history"))?;
+        let mut found: Vec<String> = users
+            .into_iter()
+            .zip(recorded)
+            .filter_map(|(user, recorded)| recorded.then_some(user))
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
+    async fn open(
+        &self,
+        database: &str,
+        create: bool,
+    ) -> Result<Option<Box<dyn Connection>>, EngineError> {
+        crate::names::check_name(database).map_err(EngineError::Other)?;
+        let tenant = self.tenant(database)?;
+        let mut conn = self.connection().await?;
+        let history = history_key(database);
+        if !create {
+            let user: redis::Value = redis::cmd("ACL")
+                .arg("GETUSER")
+                .arg(&tenant.user)
+                .query_async(&mut conn)
+                .await
+                .map_err(driver_error("reading the ACL user"))?;
+            let recorded: bool = redis::cmd("EXISTS")
+                .arg(&history)
+                .query_async(&mut conn)
+                .await
+                .map_err(driver_error("reading history"))?;
+            if matches!(user, redis::Value::Nil)
+                && !recorded
+                && !inspect::any_key(&mut conn, &tenant.prefix).await?
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Box::new(RedisTenant {
+            conn,
+            lock_key: format!("{RESERVED_KEY_PREFIX}lock:{{{database}}}"),
+            history_key: history,
+            name: database.to_string(),
+            tenant,
+            lock_timeout: self.lock_timeout,
+        })))
+    }
+
+    fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
+        match (live, declared) {
+            (Schema::KeyValue(live), Schema::KeyValue(declared)) => migrate::plan(live, declared),
+            _ => Err(EngineError::Other(
+                "redis plans key-value schemas only".into(),
+            )),
+        }
+    }
+}
+
+/// One tenant prefix on the server.
+struct RedisTenant {
+    conn: MultiplexedConnection,
+    lock_key: String,
+    history_key: String,
+    name: String,
+    tenant: Tenant,
+    lock_timeout: Duration,
+}
+
+impl RedisTenant {
+    async fn lock(&mut self, token: &str) -> Result<(), EngineError> {
+        let started = Instant::now();
+        loop {
+            let taken: Option<String> = redis::cmd("SET")
+                .arg(&self.lock_key)
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(LOCK_LEASE.as_millis() as u64)
+                .query_async(&mut self.conn)
+                .await
+                .map_err(driver_error(&format!("locking {}", self.name)))?;
+            if taken.is_some() {
+                return Ok(());
+            }
+            if started.elapsed() >= self.lock_timeout {
+                return Err(EngineError::LockTimeout {
+                    database: self.name.clone(),
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn unlock(&mut self, token: &str) -> Result<(), EngineError> {
+        let _: i64 = redis::cmd("EVAL")
+            .arg(UNLOCK_SCRIPT)
+            .arg(1)
+            .arg(&self.lock_key)
+            .arg(token)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(driver_error(&format!("unlocking {}", self.name)))?;
+        Ok(())
+    }
+
+    async fn run_statement(&mut self, statement: &str) -> Result<(), String> {
+        let tokens = migrate::parse_statement(statement, &self.tenant.user, &self.tenant.prefix)?;
+        let mut cmd = redis::cmd(&tokens[0]);
+        for token in &tokens[1..] {
+            match migrate::password_token_var(token) {
+                Some(var) => {
+                    let value = password_value(var).map_err(|e| e.to_string())?;
+                    cmd.arg(format!("#{}", inspect::password_hash(&value)));
+                }
+                None => {
+                    cmd.arg(token);
+                }
+            }
+        }
+        let _: redis::Value = cmd
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| redact(&e.to_string()))?;
+        Ok(())
+    }
+
+    async fn migrate_locked(
+        &mut self,
+        planner: Planner<'_>,
+        mut record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        let live = Schema::KeyValue(inspect::inspect(&mut self.conn, &self.tenant).await?);
+        let steps = match planner(&live) {
+            Ok(steps) => steps,
+            Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
+        };
+        if steps.is_empty() {
+            return Ok(MigrateOutcome::UpToDate);
+        }
+        let mut done = Vec::new();
+        let mut failure = None;
+        'steps: for step in &steps {
+            for statement in &step.statements {
+                if let Err(e) = self.run_statement(statement).await {
+                    failure = Some(format!("{} failed at `{statement}`: {e}", step.description));
+                    break 'steps;
+                }
+                done.push(statement.clone());
+            }
+        }
+        let count = done.len();
+        record.statements = done;
+        let after = Schema::KeyValue(inspect::inspect(&mut self.conn, &self.tenant).await?);
+        record.schema_fingerprint = after.fingerprint();
+        record.schema = serde_json::to_string(&after).ok();
+        record.outcome = match &failure {
+            None => "applied".into(),
+            Some(message) => format!("failed after {count} statement(s): {message}"),
+        };
+        let entry = serde_json::to_string(&record)
+            .map_err(|e| EngineError::Other(format!("encoding the history record: {e}")))?;
+        let _: () = redis::pipe()
+            .rpush(&self.history_key, entry)
+            .ignore()
+            .ltrim(&self.history_key, -HISTORY_KEPT, -1)
+            .ignore()
+            .query_async(&mut self.conn)
+            .await
+            .map_err(driver_error("writing the history record"))?;
+        match failure {
+            None => Ok(MigrateOutcome::Applied { statements: count }),
+            Some(message) => Err(EngineError::Other(format!(
+                "{message} ({count} earlier statement(s) stay applied; a re-run plans the rest)"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl Connection for RedisTenant {
+    async fn introspect(&mut self) -> Result<Schema, EngineError> {
+        Ok(Schema::KeyValue(
+            inspect::inspect(&mut self.conn, &self.tenant).await?,
+        ))
+    }
+
+    async fn migrate(
+        &mut self,
+        planner: Planner<'_>,
+        record: HistoryRecord,
+    ) -> Result<MigrateOutcome, EngineError> {
+        let token = format!(
+            "{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        self.lock(&token).await?;
+        let outcome = self.migrate_locked(planner, record).await;
+        let unlocked = self.unlock(&token).await;
+        let outcome = outcome?;
+        unlocked?;
+        Ok(outcome)
+    }
+
+    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
+        let last: Option<String> = redis::cmd("LINDEX")
+            .arg(&self.history_key)
+            .arg(-1)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(driver_error("reading history"))?;
+        Ok(last.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+}
