@@ -275,14 +275,24 @@ fn validate_reports_redis_json_mistakes_with_positions() {
 /// `examples/multi-engine`, with a tenant name unique to the run: its SQLite,
 /// MongoDB and Redis databases reconcile in one run and converge.
 #[test]
-fn one_tenant_with_sqlite_mongodb_and_redis_databases_reconciles_in_one_run() {
+fn one_tenant_with_all_five_engines_reconciles_in_one_run() {
     let Some(redis_url) = server_url(URL_VAR) else {
         return;
     };
     let Some(mongo_url) = server_url("TENANTCTL_TEST_MONGO_URL") else {
         return;
     };
+    let Some(pg_url) = server_url("TENANTCTL_TEST_PG_URL") else {
+        return;
+    };
+    let Some(mysql_url) = server_url("TENANTCTL_TEST_MYSQL_URL") else {
+        return;
+    };
     let tenant = unique("multi");
+    let _drop_sql = DropSqlDatabases {
+        pg: (pg_url.clone(), format!("orders__{tenant}")),
+        mysql: (mysql_url.clone(), format!("accounts__{tenant}")),
+    };
     let _cleanup = Cleanup {
         url: redis_url.clone(),
         tenants: vec![tenant.clone()],
@@ -302,6 +312,8 @@ fn one_tenant_with_sqlite_mongodb_and_redis_databases_reconciles_in_one_run() {
     );
     repo.env("TENANTCTL_MONGO_URL", &mongo_url);
     repo.env("TENANTCTL_REDIS_URL", &redis_url);
+    repo.env("PG_URL", &pg_url);
+    repo.env("MYSQL_URL", &mysql_url);
     let password = format!("{tenant}-pw");
     repo.env(
         &format!("TENANTCTL_REDIS_PASSWORD_{}", tenant.to_uppercase()),
@@ -310,7 +322,12 @@ fn one_tenant_with_sqlite_mongodb_and_redis_databases_reconciles_in_one_run() {
     repo.expect(&["validate"], 0);
 
     let plan = repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 2);
-    for engine_statement in ["CREATE TABLE", "db.runCommand(", "ACL SETUSER"] {
+    for engine_statement in [
+        "CREATE TABLE",
+        "CREATE TYPE",
+        "db.runCommand(",
+        "ACL SETUSER",
+    ] {
         assert!(plan.stdout.contains(engine_statement), "{}", plan.text());
     }
     let apply = repo.expect(&["reconcile", "--apply", "--format", "json"], 0);
@@ -328,11 +345,9 @@ fn one_tenant_with_sqlite_mongodb_and_redis_databases_reconciles_in_one_run() {
         .collect();
     assert_eq!(
         statuses,
-        vec![
-            ("sqlite".to_string(), "applied".to_string()),
-            ("mongodb".to_string(), "applied".to_string()),
-            ("redis".to_string(), "applied".to_string()),
-        ]
+        ["mysql", "sqlite", "mongodb", "postgres", "redis"]
+            .map(|engine| (engine.to_string(), "applied".to_string()))
+            .to_vec()
     );
     repo.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
 
@@ -373,6 +388,31 @@ fn one_tenant_with_sqlite_mongodb_and_redis_databases_reconciles_in_one_run() {
 }
 
 /// Drops a MongoDB database the test created, even when it fails.
+/// Drops the PostgreSQL and MySQL tenant databases a test created.
+struct DropSqlDatabases {
+    pg: (String, String),
+    mysql: (String, String),
+}
+
+impl Drop for DropSqlDatabases {
+    fn drop(&mut self) {
+        use sqlx::{Connection, Executor};
+        let (pg, mysql) = (self.pg.clone(), self.mysql.clone());
+        nosql_support::block_on(async move {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg.0).await {
+                let _ = conn
+                    .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", pg.1).as_str())
+                    .await;
+            }
+            if let Ok(mut conn) = sqlx::MySqlConnection::connect(&mysql.0).await {
+                let _ = conn
+                    .execute(format!("DROP DATABASE IF EXISTS `{}`", mysql.1).as_str())
+                    .await;
+            }
+        });
+    }
+}
+
 struct DropMongo {
     url: String,
     database: String,
