@@ -112,6 +112,9 @@ impl TargetReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
     pub blueprint: String,
+    pub engine: EngineKind,
+    /// Whether the statements are SQL (terminated by `;` when shown).
+    pub sql: bool,
     pub status: Status,
     pub steps: Arc<Vec<Step>>,
     pub message: Option<String>,
@@ -217,6 +220,11 @@ fn group(targets: &[TargetReport]) -> Vec<Group> {
                 hazards.dedup();
                 groups.push(Group {
                     blueprint: t.blueprint.clone(),
+                    engine: t.engine,
+                    sql: matches!(
+                        t.engine,
+                        EngineKind::Postgres | EngineKind::Mysql | EngineKind::Sqlite
+                    ),
                     status: t.status,
                     steps: t.steps.clone(),
                     message: t.message.clone(),

@@ -288,7 +288,11 @@ impl Connection for SqliteDatabase {
         match (outcome, ended) {
             (Ok(o), Ok(())) => Ok(o),
             (Ok(_), Err(e)) => Err(EngineError::db(format!("{end} on {}", self.name))(e)),
-            (Err(e), _) => Err(e),
+            (Err(e), Ok(())) => Err(EngineError::Other(format!(
+                "{e} (rolled back: {} is unchanged)",
+                self.name
+            ))),
+            (Err(e), Err(_)) => Err(e),
         }
     }
 
