@@ -59,6 +59,7 @@ pub fn list(repo: &Repo, format: Format) -> String {
                     r["engine"].as_str().unwrap_or(""),
                     r["server"].as_str().unwrap_or(""),
                     r["database"].as_str().unwrap_or(""),
+                    r["location"].as_str().unwrap_or(""),
                     &labels,
                 ]);
             }

@@ -435,18 +435,42 @@ fn markdown_plan_groups_and_flags_hazards() {
 #[test]
 fn tenants_list_never_prints_passwords() {
     let repo = Repo::copy_of("example-repo");
-    repo.write(
-        "tenantctl.yaml",
-        "servers:\n  local:\n    engine: sqlite\n    path: .tenantctl/data\n  pg:\n    engine: postgres\n    url: \"${PG_URL}\"\n",
+    let config = std::fs::read_to_string(repo.path().join("tenantctl.yaml")).unwrap();
+    let config = config.replace(
+        "servers:\n",
+        "servers:\n  pg:\n    engine: postgres\n    url: \"${PG_URL}\"\n",
     );
-    let out = repo
-        .run_with_env(
-            &["tenants", "list", "--format", "json"],
-            &[("PG_URL", "postgres://app:s3cr3t@db:5432/x")],
-        )
-        .expect(0);
-    assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
-    assert_eq!(out.json().as_array().unwrap().len(), 5);
+    repo.write("tenantctl.yaml", &config);
+    repo.write(
+        "blueprints/ledger/blueprint.yaml",
+        "engine: postgres\nserver: pg\n",
+    );
+    repo.write(
+        "blueprints/ledger/schema.sql",
+        "CREATE TABLE entries (id bigint PRIMARY KEY);",
+    );
+    repo.write(
+        "tenants/ledger.yaml",
+        "tenants:\n  - name: hooli\n    databases:\n      - blueprint: ledger\n",
+    );
+    let env = [("PG_URL", "postgres://app:s3cr3t@db:5432/x")];
+    for format in ["json", "text", "markdown"] {
+        let out = repo
+            .run_with_env(&["tenants", "list", "--format", format], &env)
+            .expect(0);
+        assert!(!out.stdout.contains("s3cr3t"), "{format}: {}", out.stdout);
+        if format == "json" {
+            let rows = out.json();
+            assert_eq!(rows.as_array().unwrap().len(), 6);
+            let ledger = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["tenant"] == "hooli")
+                .unwrap();
+            assert_eq!(ledger["location"], "postgres://app:***@db:5432/x");
+        }
+    }
 }
 
 #[test]
