@@ -41,6 +41,7 @@ pub fn list(repo: &Repo, format: Format) -> String {
                 "engine",
                 "server",
                 "database",
+                "location",
                 "labels",
             ]);
             for r in &rows {
