@@ -77,6 +77,30 @@ pub struct HistoryRecord {
     pub schema: Option<String>,
 }
 
+/// The columns of a SQL history table, in the order [`history_from_row`] reads them.
+pub(crate) const HISTORY_COLUMNS: &str = "applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, schema_fingerprint, statements, outcome, schema_json";
+
+/// A history record from a row of `SELECT {HISTORY_COLUMNS}`, whatever the SQL engine.
+pub(crate) fn history_from_row<R>(row: &R) -> Result<HistoryRecord, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let statements: String = row.try_get(6)?;
+    Ok(HistoryRecord {
+        applied_at: row.try_get(0)?,
+        tenantctl_version: row.try_get(1)?,
+        git_commit: row.try_get(2)?,
+        blueprint: row.try_get(3)?,
+        blueprint_hash: row.try_get(4)?,
+        schema_fingerprint: row.try_get(5)?,
+        statements: serde_json::from_str(&statements).unwrap_or_default(),
+        outcome: row.try_get(7)?,
+        schema: row.try_get(8)?,
+    })
+}
+
 /// Decides, from the live schema seen under the lock, what to run — or
 /// refuses with a reason (destructive change not allowed, schema changed
 /// since a saved plan...).

@@ -24,11 +24,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgErrorPosition, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection, Row};
+use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection};
 
 use super::{
-    Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, MigrateOutcome, Planner,
-    RESERVED_PREFIX,
+    Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
+    Planner, RESERVED_PREFIX, history_from_row,
 };
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
@@ -526,24 +526,16 @@ impl Connection for PostgresDatabase {
             return Ok(None);
         }
         let row = sqlx::query(&format!(
-            "SELECT applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
-             schema_fingerprint, statements, outcome, schema_json FROM {} ORDER BY id DESC LIMIT 1",
+            "SELECT {HISTORY_COLUMNS} FROM {} ORDER BY id DESC LIMIT 1",
             self.history_table()
         ))
         .fetch_optional(&mut self.conn)
         .await
         .map_err(EngineError::db("reading history"))?;
-        Ok(row.map(|r| HistoryRecord {
-            applied_at: r.get(0),
-            tenantctl_version: r.get(1),
-            git_commit: r.get(2),
-            blueprint: r.get(3),
-            blueprint_hash: r.get(4),
-            schema_fingerprint: r.get(5),
-            statements: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
-            outcome: r.get(7),
-            schema: r.get(8),
-        }))
+        row.as_ref()
+            .map(history_from_row)
+            .transpose()
+            .map_err(EngineError::db("reading history"))
     }
 }
 
