@@ -765,3 +765,68 @@ fn statement_timeout_stops_a_long_statement() {
     fleet.expect(&["reconcile", "--apply"], 0);
     fleet.expect(&["reconcile", "--plan", "--detailed-exitcode"], 0);
 }
+
+/// Drift on MySQL: a change made by hand is shown as what was done (from the
+/// schema snapshot in history); a blueprint change not yet applied is pending.
+#[test]
+fn drift_shows_hand_changes_and_pending_blueprint_changes() {
+    let Some(url) = server_url() else { return };
+    let fleet = Fleet::new(
+        &url,
+        "dr",
+        "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL);",
+        &["hand", "calm"],
+    );
+    fleet.expect(&["reconcile", "--apply"], 0);
+    fleet.expect(&["drift"], 0);
+
+    let hand = fleet.database("hand");
+    fleet
+        .client
+        .sql(Some(&hand), "ALTER TABLE items ADD COLUMN hack TEXT");
+    let report: serde_json::Value = drift_json(&fleet);
+    let target = |tenant: &str| {
+        report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tenant"] == tenant)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(target("calm")["status"], "in-sync");
+    assert_eq!(target("hand")["status"], "drifted");
+    let done: Vec<String> = target("hand")["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["description"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        done.iter().any(|d| d.contains("add column hack")),
+        "{done:?}"
+    );
+
+    fleet.set_schema(
+        "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, price DECIMAL(10,2));",
+    );
+    let report: serde_json::Value = drift_json(&fleet);
+    let calm = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tenant"] == "calm")
+        .unwrap();
+    assert_eq!(calm["status"], "pending");
+}
+
+fn drift_json(fleet: &Fleet) -> serde_json::Value {
+    let out = fleet.run(&["drift", "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -782,3 +782,61 @@ fn partitioned_tables_are_refused() {
         "{text}"
     );
 }
+
+/// Drift on PostgreSQL: a change made by hand is shown as what was done
+/// (from the schema snapshot in history), and a blueprint change not yet
+/// applied is pending.
+#[test]
+fn drift_shows_hand_changes_and_pending_blueprint_changes() {
+    let Some(url) = pg_url() else { return };
+    let fleet = Fleet::new(&url, "drift", &["hand", "calm"]);
+    fleet.write_schema("CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);");
+    let out = fleet.apply(false);
+    assert!(out.status.success(), "{}", show(&out));
+    let drift = fleet.run(&["drift", "--format", "json"]);
+    assert_eq!(drift.status.code(), Some(0), "{}", show(&drift));
+
+    fleet.sql(
+        "hand",
+        "ALTER TABLE items ADD COLUMN hack text; CREATE INDEX items_hack ON items (hack)",
+    );
+    let drift = fleet.run(&["drift", "--format", "json"]);
+    assert_eq!(drift.status.code(), Some(2), "{}", show(&drift));
+    let report: serde_json::Value = serde_json::from_slice(&drift.stdout).unwrap();
+    let target = |tenant: &str| {
+        report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tenant"] == tenant)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(target("calm")["status"], "in-sync");
+    let hand = target("hand");
+    assert_eq!(hand["status"], "drifted");
+    let done: Vec<&str> = hand["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["description"].as_str().unwrap())
+        .collect();
+    assert!(
+        done.iter().any(|d| d.contains("add column hack")),
+        "{done:?}"
+    );
+    assert!(done.iter().any(|d| d.contains("items_hack")), "{done:?}");
+
+    fleet.write_schema(
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2));",
+    );
+    let drift = fleet.run(&["drift", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&drift.stdout).unwrap();
+    let calm = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tenant"] == "calm")
+        .unwrap();
+    assert_eq!(calm["status"], "pending", "{}", show(&drift));
+}

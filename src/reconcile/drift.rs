@@ -8,10 +8,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::{Filters, Shared, Target};
+use crate::diff;
 use crate::engine::{Engine, HistoryRecord};
 use crate::model::Schema;
 use crate::names::check_name;
-use crate::plan::{Status, TargetReport};
+use crate::plan::{Status, Step, TargetReport};
 use crate::repo::{Blueprint, Repo};
 
 /// Fills `report` with the drift state of one declared tenant database.
@@ -55,7 +56,7 @@ pub(super) async fn check_target(
                 .schema
                 .as_deref()
                 .and_then(|json| serde_json::from_str::<Schema>(json).ok())
-                .and_then(|before| engine.plan(&before, &live).ok())
+                .and_then(|before| changes_since(engine, &before, &live))
                 .filter(|steps| !steps.is_empty());
             match by_hand {
                 Some(mut steps) => {
@@ -85,6 +86,28 @@ pub(super) async fn check_target(
         }
     }
     Ok(())
+}
+
+/// What turned `before` (the schema tenantctl last applied) into `live`: the
+/// engine's own plan where it can render one, else the changes the shared
+/// SQL diff finds, described without statements.
+fn changes_since(engine: &dyn Engine, before: &Schema, live: &Schema) -> Option<Vec<Step>> {
+    if let Ok(steps) = engine.plan(before, live) {
+        return Some(steps);
+    }
+    let (Schema::Sql(before), Schema::Sql(live)) = (before, live) else {
+        return None;
+    };
+    Some(
+        diff::diff(before, live)
+            .iter()
+            .map(|change| Step {
+                description: change.describe(),
+                hazards: Vec::new(),
+                statements: Vec::new(),
+            })
+            .collect(),
+    )
 }
 
 fn applied(record: &HistoryRecord) -> String {
