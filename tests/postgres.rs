@@ -591,6 +591,19 @@ fn concurrent_index_builds_and_their_recovery() {
     );
     let migrated = fleet.dump(&fleet.database("acme"));
     assert_eq!(migrated, fleet.fresh_dump(desired));
+    // History describes the schema with the concurrently built indexes, so
+    // at the next blueprint change drift says pending, not changed by hand.
+    fleet.write_schema(&format!(
+        "{desired}\nCREATE TABLE extra (id int PRIMARY KEY);"
+    ));
+    let drift = fleet.run(&["drift", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&drift.stdout).unwrap();
+    assert_eq!(
+        report["targets"][0]["status"],
+        "pending",
+        "{}",
+        show(&drift)
+    );
 }
 
 /// Schema-per-tenant placement: every tenant is a schema of one database;

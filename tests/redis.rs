@@ -563,3 +563,32 @@ fn redis_drift_reports_a_removed_tenant_as_orphan_but_not_foreign_users() {
     );
     assert_eq!(status_of(&foreign), None, "{}", run.text());
 }
+
+#[test]
+fn redis_tenant_named_default_is_refused_and_the_default_user_untouched() {
+    let Some(url) = server_url(URL_VAR) else {
+        return;
+    };
+    let mut admin = connect(&url);
+    let before: redis::Value = redis::cmd("ACL")
+        .arg("GETUSER")
+        .arg("default")
+        .query(&mut admin)
+        .unwrap();
+    let repo = repo_with(&["default"], r#"{"acl": {"commands": "+@read"}}"#);
+    for args in [&["reconcile", "--plan"][..], &["reconcile", "--apply"][..]] {
+        let run = repo.run(args);
+        assert_eq!(run.code, 1, "{}", run.text());
+        assert!(
+            run.text().contains("cannot be named `default`"),
+            "{}",
+            run.text()
+        );
+    }
+    let after: redis::Value = redis::cmd("ACL")
+        .arg("GETUSER")
+        .arg("default")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(before, after, "the default user must not change");
+}

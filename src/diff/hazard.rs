@@ -112,6 +112,24 @@ pub const RULES: &[Rule] = &[
         },
     },
     Rule {
+        name: "generate-column",
+        kind: HazardKind::Destructive,
+        doc: "Turning an ordinary column into a generated one discards the values it holds: they are replaced by the computed expression.",
+        check: |c| {
+            table_changes(c, |tc| match tc {
+                TableChange::AlterColumn { from, to }
+                    if from.generated.is_none() && to.generated.is_some() =>
+                {
+                    Some(format!(
+                        "replaces the stored values of {} with a generated expression",
+                        to.name
+                    ))
+                }
+                _ => None,
+            })
+        },
+    },
+    Rule {
         name: "change-type",
         kind: HazardKind::DataDependent,
         doc: "Converting a column's values to another type fails if a value does not convert.",
@@ -239,18 +257,20 @@ fn is_required_without_default(col: &Column) -> bool {
     !col.nullable && col.default.is_none() && col.generated.is_none() && !col.auto_increment
 }
 
-/// Splits `VARCHAR(20)` into (`VARCHAR`, [20]).
+/// Splits a type into its name and arguments: `VARCHAR(20)` → (`VARCHAR`, [20]),
+/// `timestamp(3) without time zone` → (`TIMESTAMP WITHOUT TIME ZONE`, [3]).
 fn parse_type(t: &str) -> (String, Vec<u64>) {
     let upper = t.trim().to_uppercase();
-    match upper.split_once('(') {
-        Some((base, args)) => (
-            base.trim().to_string(),
-            args.trim_end_matches(')')
+    match (upper.find('('), upper.rfind(')')) {
+        (Some(open), Some(close)) if close > open => {
+            let base = format!("{} {}", upper[..open].trim(), upper[close + 1..].trim());
+            let args = upper[open + 1..close]
                 .split(',')
                 .filter_map(|a| a.trim().parse().ok())
-                .collect(),
-        ),
-        None => (upper, vec![]),
+                .collect();
+            (base.trim().to_string(), args)
+        }
+        _ => (upper, vec![]),
     }
 }
 
@@ -276,18 +296,25 @@ fn is_bounded_text(base: &str) -> bool {
     )
 }
 
+fn is_exact_decimal(base: &str) -> bool {
+    matches!(base, "NUMERIC" | "DECIMAL")
+}
+
+fn is_double(base: &str) -> bool {
+    matches!(base, "DOUBLE" | "DOUBLE PRECISION" | "FLOAT8")
+}
+
+fn is_single_float(base: &str) -> bool {
+    matches!(base, "REAL" | "FLOAT4" | "FLOAT")
+}
+
 fn is_fractional(base: &str) -> bool {
-    matches!(
-        base,
-        "REAL"
-            | "FLOAT"
-            | "DOUBLE"
-            | "DOUBLE PRECISION"
-            | "NUMERIC"
-            | "DECIMAL"
-            | "FLOAT4"
-            | "FLOAT8"
-    )
+    is_exact_decimal(base) || is_double(base) || is_single_float(base)
+}
+
+/// Date-and-time types, whose argument is the fractional-second precision (default 6).
+fn is_time_of_day(base: &str) -> bool {
+    base.starts_with("TIMESTAMP") || base.starts_with("DATETIME") || base.starts_with("TIME")
 }
 
 /// Whether changing a column from type `from` to `to` can lose information.
@@ -295,9 +322,14 @@ pub fn is_narrowing(from: &str, to: &str) -> bool {
     let (fb, fa) = parse_type(from);
     let (tb, ta) = parse_type(to);
     if fb == tb {
-        // Same type, smaller length/precision/scale; or a bound added.
-        return fa.iter().zip(&ta).any(|(f, t)| t < f)
-            || (fa.is_empty() && !ta.is_empty() && is_bounded_text(&tb));
+        // Same type with a smaller length/precision/scale, or a bound where there was none
+        // (text cut to a length, arbitrary-precision numbers rounded, seconds truncated).
+        let bound_added = fa.is_empty()
+            && !ta.is_empty()
+            && (is_bounded_text(&tb)
+                || is_exact_decimal(&tb)
+                || (is_time_of_day(&tb) && ta[0] < 6));
+        return fa.iter().zip(&ta).any(|(f, t)| t < f) || bound_added;
     }
     if let (Some(f), Some(t)) = (integer_rank(&fb), integer_rank(&tb)) {
         return t < f;
@@ -305,6 +337,9 @@ pub fn is_narrowing(from: &str, to: &str) -> bool {
     (is_unbounded_text(&fb) && is_bounded_text(&tb))
         || (is_bounded_text(&fb) && is_bounded_text(&tb) && ta.first() < fa.first())
         || (is_fractional(&fb) && integer_rank(&tb).is_some())
+        || (is_exact_decimal(&fb) && (is_double(&tb) || is_single_float(&tb)))
+        || (is_double(&fb) && is_single_float(&tb))
+        || (is_time_of_day(&fb) && !fb.starts_with("TIME ") && fb != "TIME" && tb == "DATE")
 }
 
 #[cfg(test)]
@@ -343,6 +378,22 @@ mod tests {
         assert!(!is_narrowing("INTEGER", "BIGINT"));
         assert!(!is_narrowing("VARCHAR(20)", "TEXT"));
         assert!(!is_narrowing("INTEGER", "REAL"));
+        // PostgreSQL spellings, as format_type prints them.
+        assert!(is_narrowing("numeric", "numeric(10,2)"));
+        assert!(is_narrowing(
+            "timestamp(6) without time zone",
+            "timestamp(0) without time zone"
+        ));
+        assert!(is_narrowing(
+            "timestamp without time zone",
+            "timestamp(3) without time zone"
+        ));
+        assert!(is_narrowing("timestamp with time zone", "date"));
+        assert!(is_narrowing("double precision", "real"));
+        assert!(is_narrowing("numeric(12,2)", "double precision"));
+        assert!(!is_narrowing("real", "double precision"));
+        assert!(!is_narrowing("date", "timestamp without time zone"));
+        assert!(!is_narrowing("numeric(10,2)", "numeric"));
     }
 
     #[test]
@@ -360,6 +411,15 @@ mod tests {
             [HazardKind::DataDependent]
         );
         assert!(kinds(&alter(col("TEXT", false), col("TEXT", true))).is_empty());
+        let mut generated = col("INTEGER", true);
+        generated.generated = Some(crate::model::sql::Generated {
+            expression: "a + b".into(),
+            stored: true,
+        });
+        assert_eq!(
+            kinds(&alter(col("INTEGER", true), generated)),
+            [HazardKind::Destructive]
+        );
         let index = Index {
             name: "i".into(),
             unique: true,

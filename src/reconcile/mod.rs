@@ -284,6 +284,8 @@ async fn apply_target(
         .map_err(|e| e.to_string())?
         .ok_or("the database could not be created")?;
     let planned: Mutex<Arc<Vec<Step>>> = Mutex::new(Arc::new(Vec::new()));
+    // A planner error is a failure; only the refusal rules below are refusals.
+    let planning_failed: Mutex<Option<String>> = Mutex::new(None);
     let saved = options
         .saved
         .as_ref()
@@ -304,7 +306,9 @@ async fn apply_target(
                 }
                 Arc::new(saved.steps.clone())
             }
-            None => shared.plan(target, engine, live)?,
+            None => shared.plan(target, engine, live).inspect_err(|e| {
+                *planning_failed.lock().expect("planning error") = Some(e.clone());
+            })?,
         };
         *planned.lock().expect("planned steps") = steps.clone();
         let destructive: Vec<&str> = steps
@@ -336,7 +340,10 @@ async fn apply_target(
             return Ok(());
         }
         MigrateOutcome::Refused(reason) => {
-            report.status = Status::Refused;
+            report.status = match planning_failed.lock().expect("planning error").take() {
+                Some(_) => Status::Failed,
+                None => Status::Refused,
+            };
             report.message = Some(reason);
             return Ok(());
         }

@@ -135,6 +135,9 @@ fn create_index(collection: &str, index: &DocumentIndex, new_collection: bool) -
                 index.name
             ),
         ));
+        if let Some(seconds) = index.expire_after_seconds {
+            hazards.push(ttl_deletes(collection, &index.name, seconds));
+        }
         if index.unique == Some(true) {
             hazards.push(Hazard::new(
                 HazardKind::DataDependent,
@@ -154,6 +157,18 @@ fn create_index(collection: &str, index: &DocumentIndex, new_collection: bool) -
             "indexes": [index_spec(index)],
         }))],
     }
+}
+
+/// A TTL index on existing documents (or a shorter TTL) makes the server
+/// delete every document older than the limit on its next pass.
+fn ttl_deletes(collection: &str, index: &str, seconds: u64) -> Hazard {
+    Hazard::new(
+        HazardKind::Destructive,
+        "ttl-deletes",
+        format!(
+            "index {index} makes MongoDB delete the documents of {collection} older than {seconds} s"
+        ),
+    )
 }
 
 fn immutable_changes(name: &str, have: &Collection, want: &Collection) -> Vec<String> {
@@ -288,13 +303,19 @@ fn modify_index(collection: &str, old: &DocumentIndex, new: &DocumentIndex) -> O
         index.insert("hidden".into(), hidden.into());
         what.push(if hidden { "hide" } else { "unhide" }.to_string());
     }
+    let hazards = match (old.expire_after_seconds, new.expire_after_seconds) {
+        (Some(before), Some(after)) if after < before => {
+            vec![ttl_deletes(collection, &new.name, after)]
+        }
+        _ => Vec::new(),
+    };
     Some(Step {
         description: format!(
             "change index {} on {collection}: {}",
             new.name,
             what.join(", ")
         ),
-        hazards: Vec::new(),
+        hazards,
         statements: vec![command(json!({ "collMod": collection, "index": index }))],
     })
 }
@@ -346,5 +367,35 @@ mod tests {
         let live = schema(r#"{"collections": {"old": {}}}"#);
         let steps = plan(&live, &DocumentSchema::default()).unwrap();
         assert!(steps[0].has(HazardKind::Destructive));
+    }
+
+    #[test]
+    fn ttl_that_deletes_existing_documents_is_destructive() {
+        let ttl = |seconds: u64| {
+            schema(&format!(
+                r#"{{"collections": {{"s": {{"indexes": [{{"name": "ttl", "key": {{"at": 1}}, "expireAfterSeconds": {seconds}}}]}}}}}}"#
+            ))
+        };
+        let plain = schema(r#"{"collections": {"s": {}}}"#);
+        assert!(
+            plan(&plain, &ttl(60))
+                .unwrap()
+                .iter()
+                .any(|s| s.has(HazardKind::Destructive)),
+            "new TTL index"
+        );
+        assert!(
+            plan(&ttl(120), &ttl(60)).unwrap()[0].has(HazardKind::Destructive),
+            "shorter TTL"
+        );
+        assert!(
+            !plan(&ttl(60), &ttl(120)).unwrap()[0].has(HazardKind::Destructive),
+            "longer TTL deletes nothing"
+        );
+        let fresh = plan(&DocumentSchema::default(), &ttl(60)).unwrap();
+        assert!(
+            !fresh.iter().any(|s| s.has(HazardKind::Destructive)),
+            "a new collection holds no documents"
+        );
     }
 }

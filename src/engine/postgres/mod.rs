@@ -377,16 +377,32 @@ impl PostgresDatabase {
             (Ok(_), Err(e)) => return Err(EngineError::db(format!("{end} on {}", self.name))(e)),
             (Err(e), _) => return Err(e),
         };
-        for statement in deferred {
-            self.exec(&statement).await.map_err(|e| {
+        if deferred.is_empty() {
+            return Ok(outcome);
+        }
+        for statement in &deferred {
+            self.exec(statement).await.map_err(|e| {
                 EngineError::Other(format!(
                     "the transaction was committed, then `{}` failed: {}; the next run builds it again",
-                    first_line(&statement),
+                    first_line(statement),
                     e.as_database_error()
                         .map_or_else(|| e.to_string(), |d| d.message().to_string())
                 ))
             })?;
         }
+        // The history row (ours: the lock is still held) must describe the
+        // schema with the concurrently built indexes, or drift would take
+        // them for changes made by hand.
+        let after = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
+        sqlx::query(&format!(
+            "UPDATE {0} SET schema_fingerprint = $1, schema_json = $2 WHERE id = (SELECT max(id) FROM {0})",
+            self.history_table()
+        ))
+        .bind(after.fingerprint())
+        .bind(serde_json::to_string(&after).ok())
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::db("recording the concurrently built indexes in history"))?;
         Ok(outcome)
     }
 

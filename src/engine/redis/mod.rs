@@ -119,6 +119,12 @@ impl RedisEngine {
             Some((_, tenant, schema)) => (tenant, schema.clone()),
             None => (database.to_string(), KeyValueSchema::default()),
         };
+        if user == "default" {
+            return Err(EngineError::Other(format!(
+                "{database}: a Redis tenant cannot be named `default`: that is Redis's own default user, \
+                 which every client without credentials connects as"
+            )));
+        }
         let prefix = if declared.hash_tag {
             format!("{{{user}}}:")
         } else {
@@ -240,6 +246,16 @@ impl Engine for RedisEngine {
         crate::names::check_name(database).map_err(EngineError::Other)?;
         let tenant = self.tenant(database)?;
         let mut conn = self.connection().await?;
+        let me: String = redis::cmd("ACL")
+            .arg("WHOAMI")
+            .query_async(&mut conn)
+            .await
+            .map_err(driver_error("asking which ACL user tenantctl is"))?;
+        if me == tenant.user {
+            return Err(EngineError::Other(format!(
+                "{database}: tenantctl connects to this server as ACL user `{me}`, so it cannot manage a tenant of that name"
+            )));
+        }
         let history = history_key(database);
         if !create {
             let user: redis::Value = redis::cmd("ACL")

@@ -92,6 +92,18 @@ pub(super) async fn inspect(conn: &mut SqliteConnection) -> Result<SqlSchema, En
     read_columns(conn, &mut schema.tables).await?;
     read_foreign_keys(conn, &mut schema.tables).await?;
     read_uniques(conn, &mut schema.tables).await?;
+    // SQLite keeps a trigger's `ON` name as written; identifiers are
+    // case-insensitive, so point it at the table or view it names.
+    for trigger in schema.triggers.values_mut() {
+        if let Some(name) = schema
+            .tables
+            .keys()
+            .chain(schema.views.keys())
+            .find(|n| n.eq_ignore_ascii_case(&trigger.table))
+        {
+            trigger.table = name.clone();
+        }
+    }
     for (name, table, sql) in index_sql {
         if let Some(t) = schema.tables.get_mut(&table) {
             t.indexes.push(parse_index(&name, &table, &sql));
