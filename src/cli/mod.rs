@@ -36,9 +36,10 @@ pub const EXIT_CHANGES: u8 = 2;
         tenantctl validate                              check the repository offline\n  \
         tenantctl reconcile --plan                      what would change, per tenant database\n  \
         tenantctl reconcile --apply                     make every tenant database match\n  \
-        tenantctl reconcile --plan --tenant acme --format json\n\n\
+        tenantctl reconcile --plan --base origin/main --format markdown   PR comment\n  \
+        tenantctl drift                                 nightly: exit 2 when anything is not in sync\n\n\
         Exit codes: 0 ok; 1 error (or a tenant database did not converge); \
-        2 changes pending (reconcile --plan --detailed-exitcode)."
+        2 changes pending (reconcile --plan --detailed-exitcode) or not in sync (drift)."
 )]
 pub struct Cli {
     /// The tenantctl repository (holds tenantctl.yaml).
