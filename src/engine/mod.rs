@@ -77,6 +77,23 @@ pub struct HistoryRecord {
     pub schema: Option<String>,
 }
 
+/// The first line of a statement (at most 160 characters), for error messages.
+pub(crate) fn first_line(statement: &str) -> String {
+    let line = statement.lines().next().unwrap_or("").trim();
+    let short: String = line.chars().take(160).collect();
+    if short.len() < statement.trim().len() {
+        format!("{short} …")
+    } else {
+        short
+    }
+}
+
+/// The database server's own message, without the driver's wrapping.
+pub(crate) fn driver_message(e: &sqlx::Error) -> String {
+    e.as_database_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+}
+
 /// The columns of a SQL history table, in the order [`history_from_row`] reads them.
 pub(crate) const HISTORY_COLUMNS: &str = "applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, schema_fingerprint, statements, outcome, schema_json";
 

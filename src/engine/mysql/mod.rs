@@ -22,7 +22,7 @@ use sqlx::{ConnectOptions, Connection as _, Executor, MySqlConnection};
 
 use super::{
     Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, RESERVED_PREFIX, history_from_row,
+    Planner, RESERVED_PREFIX, driver_message, first_line, history_from_row,
 };
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
@@ -638,22 +638,6 @@ impl Connection for MysqlDatabase {
             .transpose()
             .map_err(EngineError::db("reading history"))
     }
-}
-
-fn first_line(statement: &str) -> String {
-    let line = statement.lines().next().unwrap_or("").trim();
-    let short: String = line.chars().take(160).collect();
-    if short.len() < statement.trim().len() {
-        format!("{short} …")
-    } else {
-        short
-    }
-}
-
-/// The server's own message, without the driver's wrapping.
-fn driver_message(e: &sqlx::Error) -> String {
-    e.as_database_error()
-        .map_or_else(|| e.to_string(), |d| d.message().to_string())
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection};
 
 use super::{
     Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, RESERVED_PREFIX, history_from_row,
+    Planner, RESERVED_PREFIX, first_line, history_from_row,
 };
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
@@ -552,15 +552,6 @@ impl Connection for PostgresDatabase {
             .map(history_from_row)
             .transpose()
             .map_err(EngineError::db("reading history"))
-    }
-}
-
-fn first_line(statement: &str) -> String {
-    let line = statement.lines().next().unwrap_or("").trim();
-    if line.len() < statement.trim().len() {
-        format!("{line} …")
-    } else {
-        line.to_string()
     }
 }
 

@@ -16,7 +16,7 @@ use sqlx::{ConnectOptions, Connection as _, Executor, Row, SqliteConnection};
 
 use super::{
     Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, history_from_row,
+    Planner, driver_message, first_line, history_from_row,
 };
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
@@ -318,19 +318,4 @@ impl Connection for SqliteDatabase {
             .transpose()
             .map_err(EngineError::db("reading history"))
     }
-}
-
-fn first_line(statement: &str) -> String {
-    let line = statement.lines().next().unwrap_or("").trim();
-    if line.len() < statement.trim().len() {
-        format!("{line} …")
-    } else {
-        line.to_string()
-    }
-}
-
-/// The database's own message, without the driver's wrapping.
-fn driver_message(e: &sqlx::Error) -> String {
-    e.as_database_error()
-        .map_or_else(|| e.to_string(), |d| d.message().to_string())
 }
