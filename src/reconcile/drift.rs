@@ -34,15 +34,16 @@ pub(super) async fn check_target(
         return Ok(());
     };
     let live = conn.introspect().await.map_err(|e| e.to_string())?;
-    report.fingerprint = Some(live.fingerprint());
-    let to_blueprint = shared.plan(target, engine, &live)?;
+    let fingerprint = live.fingerprint();
+    let to_blueprint = shared.plan(target, engine, &live, &fingerprint)?;
+    report.fingerprint = Some(fingerprint.clone());
     if to_blueprint.is_empty() {
         report.status = Status::InSync;
         return Ok(());
     }
     let last = conn.last_applied().await.map_err(|e| e.to_string())?;
     match last {
-        Some(record) if record.schema_fingerprint == live.fingerprint() => {
+        Some(record) if record.schema_fingerprint == fingerprint => {
             report.status = Status::Pending;
             report.message = Some(format!(
                 "the blueprint changed since the last apply ({}); the database is still as applied. `reconcile --apply` runs these steps",

@@ -59,14 +59,25 @@ struct Shared {
 }
 
 impl Shared {
-    /// The steps for a target whose live schema is `live`, computed once per distinct state.
-    fn plan(&self, target: &Target, engine: &dyn Engine, live: &Schema) -> Planned {
-        let declared =
-            self.declared[&(target.blueprint.name.clone(), target.server.name.clone())].clone()?;
+    /// The declared schema of the target's blueprint on its server.
+    fn declared_for(&self, target: &Target) -> Declared {
+        self.declared[&(target.blueprint.name.clone(), target.server.name.clone())].clone()
+    }
+
+    /// The steps for a target whose live schema is `live` (with its
+    /// `fingerprint`, which callers need too), computed once per distinct state.
+    fn plan(
+        &self,
+        target: &Target,
+        engine: &dyn Engine,
+        live: &Schema,
+        fingerprint: &str,
+    ) -> Planned {
+        let declared = self.declared_for(target)?;
         let key = (
             target.blueprint.name.clone(),
             target.server.name.clone(),
-            live.fingerprint(),
+            fingerprint.to_string(),
         );
         if let Some(hit) = self.plans.lock().expect("plan cache").get(&key) {
             return hit.clone();
@@ -108,7 +119,7 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
     let shared = Arc::new(prepare(&targets).await);
     let concurrency = options.concurrency.unwrap_or(repo.concurrency).max(1);
     let progress = progress_bar(options.progress, targets.len());
-    let reports: Vec<TargetReport> = futures::stream::iter(targets)
+    let mut reports: Vec<TargetReport> = futures::stream::iter(targets)
         .map(|target| {
             let shared = shared.clone();
             let progress = progress.clone();
@@ -129,7 +140,6 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
         .collect()
         .await;
     progress.finish_and_clear();
-    let mut reports = reports;
     if options.mode == Mode::Drift
         && options.filters.tenants.is_empty()
         && options.filters.selectors.is_empty()
@@ -248,8 +258,7 @@ async fn plan_target(
     engine: &dyn Engine,
     report: &mut TargetReport,
 ) -> Result<(), String> {
-    let declared =
-        shared.declared[&(target.blueprint.name.clone(), target.server.name.clone())].clone()?;
+    let declared = shared.declared_for(target)?;
     let conn = engine
         .open(&target.database.database, false)
         .await
@@ -258,8 +267,9 @@ async fn plan_target(
         Some(mut c) => (c.introspect().await.map_err(|e| e.to_string())?, true),
         None => (empty_like(&declared), false),
     };
-    report.fingerprint = exists.then(|| live.fingerprint());
-    report.steps = shared.plan(target, engine, &live)?;
+    let fingerprint = live.fingerprint();
+    report.steps = shared.plan(target, engine, &live, &fingerprint)?;
+    report.fingerprint = exists.then_some(fingerprint);
     report.status = match (exists, report.steps.is_empty()) {
         (false, _) => Status::Create,
         (true, true) => Status::InSync,
@@ -277,7 +287,7 @@ async fn apply_target(
 ) -> Result<(), String> {
     let allow_destructive = options.allow_destructive || target.blueprint.allow_destructive;
     // No declared model, nothing to do: do not create the database either.
-    shared.declared[&(target.blueprint.name.clone(), target.server.name.clone())].clone()?;
+    shared.declared_for(target)?;
     let mut conn: Box<dyn Connection> = engine
         .open_for(target.blueprint, &target.database.database, true)
         .await
@@ -291,24 +301,26 @@ async fn apply_target(
         .as_ref()
         .and_then(|s| s.target(&target.tenant.name, &target.blueprint.name));
     let planner = |live: &Schema| -> Result<Vec<Step>, String> {
+        let fingerprint = live.fingerprint();
         let steps = match saved {
             Some(saved) => {
                 let unchanged = match &saved.fingerprint {
-                    Some(planned_against) => *planned_against == live.fingerprint(),
+                    Some(planned_against) => *planned_against == fingerprint,
                     None => live.is_empty(),
                 };
                 if !unchanged {
                     return Err(format!(
-                        "refused: the live schema changed since the plan was made (planned against {}, now {}); make a new plan",
+                        "refused: the live schema changed since the plan was made (planned against {}, now {fingerprint}); make a new plan",
                         saved.fingerprint.as_deref().unwrap_or("a missing database"),
-                        live.fingerprint()
                     ));
                 }
                 Arc::new(saved.steps.clone())
             }
-            None => shared.plan(target, engine, live).inspect_err(|e| {
-                *planning_failed.lock().expect("planning error") = Some(e.clone());
-            })?,
+            None => shared
+                .plan(target, engine, live, &fingerprint)
+                .inspect_err(|e| {
+                    *planning_failed.lock().expect("planning error") = Some(e.clone());
+                })?,
         };
         *planned.lock().expect("planned steps") = steps.clone();
         let destructive: Vec<&str> = steps
@@ -354,8 +366,9 @@ async fn apply_target(
         .introspect()
         .await
         .map_err(|e| format!("re-reading after apply: {e}"))?;
-    report.fingerprint = Some(live.fingerprint());
-    let remaining = shared.plan(target, engine, &live)?;
+    let fingerprint = live.fingerprint();
+    let remaining = shared.plan(target, engine, &live, &fingerprint)?;
+    report.fingerprint = Some(fingerprint);
     if remaining.is_empty() {
         report.status = Status::Applied;
     } else {
