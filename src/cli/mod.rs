@@ -232,23 +232,17 @@ fn diagnostics_error(
     )
 }
 
-/// The declared state (from the worktree, or from `--rev`) and the commit it is at.
-struct Declared {
-    repo: Repo,
-    git: Option<GitRepo>,
-    commit: Option<String>,
-}
-
-/// The declared state as read, before its problems become an error.
-struct Loaded {
-    repo: Result<Repo, crate::diagnostic::Diagnostics>,
+/// The declared state (from the worktree, or from `--rev`) and the commit it
+/// is at; `R` is `Repo`, or the loading result before problems become an error.
+struct Declared<R = Repo> {
+    repo: R,
     git: Option<GitRepo>,
     commit: Option<String>,
 }
 
 /// Reads the declared state from the worktree or `--rev`; repository
 /// problems come back as diagnostics, git problems as errors.
-fn read(cli: &Cli) -> anyhow::Result<Loaded> {
+fn read(cli: &Cli) -> anyhow::Result<Declared<Result<Repo, crate::diagnostic::Diagnostics>>> {
     match &cli.rev {
         Some(rev) => {
             let git = GitRepo::discover(&cli.repo).context("--rev")?;
@@ -256,7 +250,7 @@ fn read(cli: &Cli) -> anyhow::Result<Loaded> {
             let repo = Repo::load_from(&source, &cli.repo, cli.env.as_deref());
             let commit = Some(source.commit.clone());
             drop(source);
-            Ok(Loaded {
+            Ok(Declared {
                 repo,
                 git: Some(git),
                 commit,
@@ -265,7 +259,7 @@ fn read(cli: &Cli) -> anyhow::Result<Loaded> {
         None => {
             let git = GitRepo::discover(&cli.repo).ok();
             let commit = git.as_ref().and_then(GitRepo::head);
-            Ok(Loaded {
+            Ok(Declared {
                 repo: Repo::load(&cli.repo, cli.env.as_deref()),
                 git,
                 commit,
@@ -275,7 +269,7 @@ fn read(cli: &Cli) -> anyhow::Result<Loaded> {
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Declared> {
-    let Loaded { repo, git, commit } = read(cli)?;
+    let Declared { repo, git, commit } = read(cli)?;
     let repo = repo.map_err(|d| diagnostics_error(d, &cli.repo, cli.rev.as_deref()))?;
     Ok(Declared { repo, git, commit })
 }
@@ -293,9 +287,27 @@ fn exit_code(report: &Report, detailed: bool) -> u8 {
     }
 }
 
-/// Files with uncommitted changes in the repository's worktree: apply refuses
-/// them, since what is applied must be what git holds. Database files of
-/// SQLite servers and the plan file do not count.
+/// Apply refuses a worktree with uncommitted changes, since what is applied
+/// must be what git holds (database files of SQLite servers and the plan file
+/// do not count); with `--allow-dirty` it goes on. Returns whether it is dirty.
+fn check_clean(declared: &Declared, args: &ReconcileArgs) -> anyhow::Result<bool> {
+    let dirty = dirty_files(declared, args)?;
+    if !dirty.is_empty() && !args.allow_dirty {
+        let shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
+        let more = dirty.len() - shown.len();
+        bail!(
+            "the worktree has uncommitted changes ({}{}): apply what git holds — commit them first, or pass --allow-dirty",
+            shown.join(", "),
+            if more > 0 {
+                format!(", and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(!dirty.is_empty())
+}
+
 fn dirty_files(declared: &Declared, args: &ReconcileArgs) -> anyhow::Result<Vec<String>> {
     let Some(git) = &declared.git else {
         return Ok(Vec::new());
@@ -370,24 +382,7 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
         Command::Reconcile(args) => {
             let declared = load(&cli)?;
             let mode = if args.apply { Mode::Apply } else { Mode::Plan };
-            let dirty = match mode {
-                Mode::Apply if cli.rev.is_none() => dirty_files(&declared, args)?,
-                _ => Vec::new(),
-            };
-            if !dirty.is_empty() && !args.allow_dirty {
-                let shown: Vec<&str> = dirty.iter().take(5).map(String::as_str).collect();
-                let more = dirty.len().saturating_sub(shown.len());
-                bail!(
-                    "the worktree has uncommitted changes ({}{}): apply what git holds — commit them first, or pass --allow-dirty",
-                    shown.join(", "),
-                    if more > 0 {
-                        format!(", and {more} more")
-                    } else {
-                        String::new()
-                    }
-                );
-            }
-            let dirty = !dirty.is_empty();
+            let dirty = mode == Mode::Apply && cli.rev.is_none() && check_clean(&declared, args)?;
             let mut filters = args.filters.filters();
             let mut changes = None;
             if let Some(base) = &args.base {
@@ -401,19 +396,7 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
                 let declared_changes =
                     DeclaredChanges::between(&base_repo, &declared.repo, &source.commit);
                 if !args.all {
-                    filters.only = Some(
-                        declared
-                            .repo
-                            .tenants
-                            .iter()
-                            .flat_map(|t| {
-                                t.databases
-                                    .iter()
-                                    .map(move |d| (t.name.clone(), d.blueprint.clone()))
-                            })
-                            .filter(|(t, b)| declared_changes.affects(t, b))
-                            .collect(),
-                    );
+                    filters.only = Some(declared_changes.affected_databases(&declared.repo));
                 }
                 changes = Some(declared_changes);
             }

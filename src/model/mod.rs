@@ -42,14 +42,6 @@ impl Schema {
             Schema::KeyValue(k) => k.acl.is_none() && k.ttl.is_empty() && k.defaults.is_empty(),
         }
     }
-
-    /// The SQL schema, if this is one.
-    pub fn as_sql(&self) -> Option<&SqlSchema> {
-        match self {
-            Schema::Sql(s) => Some(s),
-            _ => None,
-        }
-    }
 }
 
 /// A mistake in a JSON blueprint, with where it is (1-based).

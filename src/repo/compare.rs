@@ -139,6 +139,19 @@ impl DeclaredChanges {
         }
     }
 
+    /// The (tenant, blueprint) databases of `head` that the change touches.
+    pub fn affected_databases(&self, head: &Repo) -> BTreeSet<(String, String)> {
+        head.tenants
+            .iter()
+            .flat_map(|t| {
+                t.databases
+                    .iter()
+                    .map(move |d| (t.name.clone(), d.blueprint.clone()))
+            })
+            .filter(|(tenant, blueprint)| self.affects(tenant, blueprint))
+            .collect()
+    }
+
     /// Whether the change touches the database of `tenant` for `blueprint`.
     pub fn affects(&self, tenant: &str, blueprint: &str) -> bool {
         self.blueprints
@@ -148,10 +161,6 @@ impl DeclaredChanges {
                 .tenants
                 .iter()
                 .any(|t| t.name == tenant && t.change != ChangeKind::Removed)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.blueprints.is_empty() && self.tenants.is_empty()
     }
 }
 
