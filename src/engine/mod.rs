@@ -97,6 +97,28 @@ pub(crate) fn driver_message(e: &sqlx::Error) -> String {
 /// The columns of a SQL history table, in the order [`history_from_row`] reads them.
 pub(crate) const HISTORY_COLUMNS: &str = "applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, schema_fingerprint, statements, outcome, schema_json";
 
+/// Binds `record` to the placeholders of `INSERT ... ({HISTORY_COLUMNS}) VALUES (...)`,
+/// in that order, whatever the SQL engine.
+pub(crate) fn bind_history<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    record: &HistoryRecord,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(record.applied_at.clone())
+        .bind(record.tenantctl_version.clone())
+        .bind(record.git_commit.clone())
+        .bind(record.blueprint.clone())
+        .bind(record.blueprint_hash.clone())
+        .bind(record.schema_fingerprint.clone())
+        .bind(serde_json::to_string(&record.statements).unwrap_or_default())
+        .bind(record.outcome.clone())
+        .bind(record.schema.clone())
+}
+
 /// A history record from a row of `SELECT {HISTORY_COLUMNS}`, whatever the SQL engine.
 pub(crate) fn history_from_row<R>(row: &R) -> Result<HistoryRecord, sqlx::Error>
 where
@@ -197,6 +219,13 @@ pub fn check_blueprint_option(engine: EngineKind, key: &str, value: &str) -> Res
         EngineKind::Mysql => mysql::check_option(key, value),
         _ => Ok(()),
     }
+}
+
+/// Checks a server's engine-specific settings offline (for `validate`);
+/// one message per problem. Only PostgreSQL has such settings today, and it
+/// also refuses them on servers of other engines.
+pub fn check_server(server: &Server) -> Vec<String> {
+    postgres::check_server_options(server)
 }
 
 /// The engine serving `server`.

@@ -232,25 +232,6 @@ pub(super) fn load_config(
             }
             _ => {}
         }
-        if engine != EngineKind::Postgres
-            && (s.concurrent_indexes.is_some() || s.tenant_schemas_in.is_some())
-        {
-            diags.push(diag(
-                file,
-                pos,
-                format!(
-                    "server {}: `concurrent_indexes` and `tenant_schemas_in` are options of engine postgres, not {engine}",
-                    name.as_str()
-                ),
-            ));
-        }
-        if let Some(Err(e)) = s.tenant_schemas_in.as_deref().map(check_name) {
-            diags.push(diag(
-                file,
-                pos,
-                format!("server {}: tenant_schemas_in: {e}", name.as_str()),
-            ));
-        }
         let lock_timeout = s
             .lock_timeout
             .as_ref()
@@ -269,10 +250,17 @@ pub(super) fn load_config(
                 max_connections: s.max_connections.unwrap_or(16).max(1),
                 lock_timeout: lock_timeout.unwrap_or(Duration::from_secs(30)),
                 statement_timeout,
-                concurrent_indexes: s.concurrent_indexes.unwrap_or(false),
+                concurrent_indexes: s.concurrent_indexes,
                 tenant_schemas_in: s.tenant_schemas_in,
             },
         );
+        for problem in crate::engine::check_server(&loaded.servers[name.as_str()]) {
+            diags.push(diag(
+                file,
+                pos,
+                format!("server {}: {problem}", name.as_str()),
+            ));
+        }
     }
     loaded
 }

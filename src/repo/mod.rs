@@ -57,8 +57,8 @@ pub struct Server {
     /// Longest a single statement may run (engines that support it).
     pub statement_timeout: Option<Duration>,
     /// PostgreSQL: build new indexes on existing tables with `CREATE INDEX
-    /// CONCURRENTLY`, after the apply's transaction commits.
-    pub concurrent_indexes: bool,
+    /// CONCURRENTLY`, after the apply's transaction commits (`None`: not set).
+    pub concurrent_indexes: Option<bool>,
     /// PostgreSQL schema-per-tenant placement: every tenant database of this
     /// server is a schema of this one database instead of a database of its own.
     pub tenant_schemas_in: Option<String>,

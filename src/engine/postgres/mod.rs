@@ -28,7 +28,7 @@ use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection};
 
 use super::{
     Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, RESERVED_PREFIX, first_line, history_from_row,
+    Planner, RESERVED_PREFIX, bind_history, first_line, history_from_row,
 };
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
@@ -62,6 +62,28 @@ const SCRATCH_HOME: &str = "_tenantctl_home";
 /// The advisory lock class of a tenant (two-key form; key 2 is the hash of its name).
 const LOCK_CLASS: i32 = 0x746e_6e74;
 
+/// The problems of a server's PostgreSQL settings (`concurrent_indexes`,
+/// `tenant_schemas_in`), which are refused on servers of other engines.
+pub fn check_server_options(server: &Server) -> Vec<String> {
+    let mut problems = Vec::new();
+    if server.engine != EngineKind::Postgres
+        && (server.concurrent_indexes.is_some() || server.tenant_schemas_in.is_some())
+    {
+        problems.push(format!(
+            "`concurrent_indexes` and `tenant_schemas_in` are options of engine postgres, not {}",
+            server.engine
+        ));
+    }
+    if let Some(Err(e)) = server
+        .tenant_schemas_in
+        .as_deref()
+        .map(crate::names::check_name)
+    {
+        problems.push(format!("tenant_schemas_in: {e}"));
+    }
+    problems
+}
+
 impl PostgresEngine {
     /// Reads the server's settings; connects lazily.
     pub fn new(server: &Server) -> Result<Self, EngineError> {
@@ -82,7 +104,7 @@ impl PostgresEngine {
             options,
             lock_timeout: server.lock_timeout,
             statement_timeout: server.statement_timeout,
-            concurrent_indexes: server.concurrent_indexes,
+            concurrent_indexes: server.concurrent_indexes.unwrap_or(false),
             schemas_in: server.tenant_schemas_in.clone(),
         })
     }
@@ -486,21 +508,13 @@ impl PostgresDatabase {
         ))
         .await
         .map_err(EngineError::db("creating the history table"))?;
-        sqlx::query(&format!(
-            "INSERT INTO {} (applied_at, tenantctl_version, git_commit, blueprint, \
-             blueprint_hash, schema_fingerprint, statements, outcome, schema_json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            self.history_table()
-        ))
-        .bind(&record.applied_at)
-        .bind(&record.tenantctl_version)
-        .bind(&record.git_commit)
-        .bind(&record.blueprint)
-        .bind(&record.blueprint_hash)
-        .bind(&record.schema_fingerprint)
-        .bind(serde_json::to_string(&record.statements).unwrap_or_default())
-        .bind(&record.outcome)
-        .bind(&record.schema)
+        bind_history(
+            sqlx::query(&format!(
+                "INSERT INTO {} ({HISTORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                self.history_table()
+            )),
+            record,
+        )
         .execute(&mut self.conn)
         .await
         .map_err(EngineError::db("writing the history record"))?;
