@@ -113,8 +113,6 @@ impl TargetReport {
 pub struct Group {
     pub blueprint: String,
     pub engine: EngineKind,
-    /// Whether the statements are SQL (terminated by `;` when shown).
-    pub sql: bool,
     pub status: Status,
     pub steps: Arc<Vec<Step>>,
     pub message: Option<String>,
@@ -221,10 +219,6 @@ fn group(targets: &[TargetReport]) -> Vec<Group> {
                 groups.push(Group {
                     blueprint: t.blueprint.clone(),
                     engine: t.engine,
-                    sql: matches!(
-                        t.engine,
-                        EngineKind::Postgres | EngineKind::Mysql | EngineKind::Sqlite
-                    ),
                     status: t.status,
                     steps: t.steps.clone(),
                     message: t.message.clone(),

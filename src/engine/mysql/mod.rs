@@ -22,7 +22,7 @@ use sqlx::{ConnectOptions, Connection as _, Executor, MySqlConnection};
 
 use super::{
     Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, RESERVED_PREFIX, driver_message, first_line, history_from_row,
+    Planner, RESERVED_PREFIX, bind_history, driver_message, first_line, history_from_row,
 };
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
@@ -457,19 +457,13 @@ impl MysqlDatabase {
 
     /// Writes the record of an apply that is starting; returns its id.
     async fn start_history(&mut self, record: &HistoryRecord) -> Result<u64, EngineError> {
-        let done = sqlx::query(&format!(
-            "INSERT INTO {} (applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
-             schema_fingerprint, statements, completed, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
-            quote_ident(HISTORY_TABLE)
-        ))
-        .bind(&record.applied_at)
-        .bind(&record.tenantctl_version)
-        .bind(&record.git_commit)
-        .bind(&record.blueprint)
-        .bind(&record.blueprint_hash)
-        .bind(&record.schema_fingerprint)
-        .bind(serde_json::to_string(&record.statements).unwrap_or_default())
-        .bind(&record.outcome)
+        let done = bind_history(
+            sqlx::query(&format!(
+                "INSERT INTO {} ({HISTORY_COLUMNS}, completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                quote_ident(HISTORY_TABLE)
+            )),
+            record,
+        )
         .execute(&mut self.conn)
         .await
         .map_err(EngineError::db("writing the history record"))?;

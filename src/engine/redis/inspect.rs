@@ -57,6 +57,23 @@ pub async fn inspect(
 }
 
 /// Keys (relative to the prefix) matching the policy with no expiry or a later one.
+/// One `SCAN cursor MATCH pattern COUNT n` page: the next cursor and the keys.
+async fn scan_page(
+    conn: &mut MultiplexedConnection,
+    cursor: u64,
+    pattern: &str,
+) -> Result<(u64, Vec<String>), EngineError> {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(SCAN_COUNT)
+        .query_async(conn)
+        .await
+        .map_err(driver_error("scanning keys"))
+}
+
 async fn violators(
     conn: &mut MultiplexedConnection,
     prefix: &str,
@@ -66,15 +83,7 @@ async fn violators(
     let mut cursor: u64 = 0;
     let mut found = Vec::new();
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query_async(conn)
-            .await
-            .map_err(driver_error("scanning keys"))?;
+        let (next, keys) = scan_page(conn, cursor, &pattern).await?;
         if !keys.is_empty() {
             let mut pipe = redis::pipe();
             for key in &keys {
@@ -110,15 +119,7 @@ pub async fn any_key(conn: &mut MultiplexedConnection, prefix: &str) -> Result<b
     let mut cursor: u64 = 0;
     let mut examined = 0;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query_async(conn)
-            .await
-            .map_err(driver_error("scanning keys"))?;
+        let (next, keys) = scan_page(conn, cursor, &pattern).await?;
         if !keys.is_empty() {
             return Ok(true);
         }

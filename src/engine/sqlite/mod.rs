@@ -16,7 +16,7 @@ use sqlx::{ConnectOptions, Connection as _, Executor, Row, SqliteConnection};
 
 use super::{
     Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, driver_message, first_line, history_from_row,
+    Planner, bind_history, driver_message, first_line, history_from_row,
 };
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
@@ -231,19 +231,12 @@ impl SqliteDatabase {
         ))
         .await
         .map_err(EngineError::db("creating the history table"))?;
-        sqlx::query(&format!(
-            "INSERT INTO {HISTORY_TABLE} (applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, \
-             schema_fingerprint, statements, outcome, schema_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&record.applied_at)
-        .bind(&record.tenantctl_version)
-        .bind(&record.git_commit)
-        .bind(&record.blueprint)
-        .bind(&record.blueprint_hash)
-        .bind(&record.schema_fingerprint)
-        .bind(serde_json::to_string(&record.statements).unwrap_or_default())
-        .bind(&record.outcome)
-        .bind(&record.schema)
+        bind_history(
+            sqlx::query(&format!(
+                "INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            record,
+        )
         .execute(&mut self.conn)
         .await
         .map_err(EngineError::db("writing the history record"))?;
