@@ -3,11 +3,11 @@
 //! database — are values of these types.
 
 pub mod document;
+pub mod fingerprint;
 pub mod keyvalue;
 pub mod sql;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub use document::DocumentSchema;
 pub use keyvalue::KeyValueSchema;
@@ -26,12 +26,13 @@ pub enum Schema {
 }
 
 impl Schema {
-    /// A stable hash of the schema: tenants with equal fingerprints are in
-    /// the same state and share one diff, and saved plans use it to notice a
-    /// database that changed after it was planned.
+    /// A stable, versioned hash of the schema (`v2:…`, see [`fingerprint`]):
+    /// tenants with equal fingerprints are in the same state and share one
+    /// diff, and saved plans use it to notice a database that changed after it
+    /// was planned. It depends on the schema only, not on how the model's
+    /// structs are laid out.
     pub fn fingerprint(&self) -> String {
-        let json = serde_json::to_vec(self).expect("schema serialises");
-        hex::encode(&Sha256::digest(&json)[..16])
+        fingerprint::fingerprint(self)
     }
 
     /// Whether the schema declares nothing (a new, empty database).

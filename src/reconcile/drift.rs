@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::{Filters, Shared, Target};
 use crate::diff;
 use crate::engine::{Engine, HistoryRecord};
-use crate::model::Schema;
+use crate::model::{Schema, fingerprint};
 use crate::names::check_name;
 use crate::plan::{Status, Step, TargetReport};
 use crate::repo::{Blueprint, Repo};
@@ -42,12 +42,22 @@ pub(super) async fn check_target(
         return Ok(());
     }
     let last = conn.last_applied().await.map_err(|e| e.to_string())?;
+    let recorded = last.as_ref().and_then(recorded_fingerprint);
     match last {
-        Some(record) if record.schema_fingerprint == fingerprint => {
+        Some(record) if recorded.as_deref() == Some(fingerprint.as_str()) => {
             report.status = Status::Pending;
             report.message = Some(format!(
                 "the blueprint changed since the last apply ({}); the database is still as applied. `reconcile --apply` runs these steps",
                 applied(&record)
+            ));
+            report.steps = to_blueprint;
+        }
+        Some(record) if recorded.is_none() => {
+            report.status = Status::Drifted;
+            report.message = Some(format!(
+                "differs from the blueprint; the last apply ({}) was recorded by an older tenantctl (fingerprint {}) without a schema snapshot, so whether it changed by hand since cannot be told: the steps below make it match",
+                applied(&record),
+                fingerprint::version_of(&record.schema_fingerprint)
             ));
             report.steps = to_blueprint;
         }
@@ -87,6 +97,21 @@ pub(super) async fn check_target(
         }
     }
     Ok(())
+}
+
+/// The fingerprint, in the running version, of the schema the last apply
+/// left: the recorded one when it is of this version, else re-derived from
+/// the recorded schema snapshot (so an upgrade of tenantctl does not make the
+/// fleet look changed); `None` when it is of another version and there is no
+/// snapshot this version can read.
+fn recorded_fingerprint(record: &HistoryRecord) -> Option<String> {
+    if fingerprint::is_current(&record.schema_fingerprint) {
+        return Some(record.schema_fingerprint.clone());
+    }
+    let json = record.schema.as_deref()?;
+    serde_json::from_str::<Schema>(json)
+        .ok()
+        .map(|schema| schema.fingerprint())
 }
 
 /// What turned `before` (the schema tenantctl last applied) into `live`: the
