@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use anyhow::{Context, bail};
 
-use crate::plan::{Format, Mode, Report, SavedPlan, render};
+use crate::plan::{Format, Mode, PlanOrigin, Report, SavedPlan, render};
 use crate::reconcile::{self, Filters, targets::parse_selector};
 use crate::repo::Repo;
 use crate::repo::compare::DeclaredChanges;
@@ -179,7 +179,8 @@ pub struct ReconcileArgs {
     /// With --plan: save the plan (steps and the live-schema fingerprint of each database) to FILE.
     #[arg(long, value_name = "FILE", requires = "plan")]
     pub out: Option<PathBuf>,
-    /// With --apply: apply exactly this saved plan; databases whose live schema changed since are refused.
+    /// With --apply: apply this reviewed plan: each of its databases is re-planned under its lock from
+    /// the plan's commit and applied only if the steps equal the saved ones (else refused, exit 1).
     #[arg(long, value_name = "FILE", requires = "apply")]
     pub plan_file: Option<PathBuf>,
     /// With --apply: allow uncommitted changes in the repository's worktree.
@@ -274,6 +275,84 @@ fn load(cli: &Cli) -> anyhow::Result<Declared> {
     Ok(Declared { repo, git, commit })
 }
 
+/// The declared state a saved plan is applied against: the repository at
+/// the plan's commit (for a plan made outside git, the worktree; with
+/// `--allow-dirty`, the worktree a dirty plan was made from), refused unless
+/// it is the repository and the declared state the plan was made from.
+fn load_saved(cli: &Cli, args: &ReconcileArgs, plan: &SavedPlan) -> anyhow::Result<Declared> {
+    let env = cli.env.as_deref();
+    let git = GitRepo::discover(&cli.repo).ok();
+    let Some(commit) = &plan.git_commit else {
+        if git.is_some() {
+            bail!(
+                "refused: the plan was made outside git (it records no commit), but {} is in a git repository: make a new plan here",
+                cli.repo.display()
+            );
+        }
+        let repo = Repo::load(&cli.repo, env).map_err(|d| diagnostics_error(d, &cli.repo, None))?;
+        plan.check_declared(&repo, "the worktree")
+            .map_err(anyhow::Error::msg)?;
+        return Ok(Declared {
+            repo,
+            git: None,
+            commit: None,
+        });
+    };
+    let Some(git) = git else {
+        bail!(
+            "refused: the plan was made at commit {commit}, but {} is not in a git repository: it is a plan of another repository",
+            cli.repo.display()
+        );
+    };
+    let here = git.prefix().to_string_lossy().into_owned();
+    if plan.repository_path.as_deref() != Some(here.as_str()) {
+        bail!(
+            "refused: the plan was made for the tenantctl repository at {:?} of its git worktree, this one is at {here:?}: it is a plan of another repository",
+            plan.repository_path.as_deref().unwrap_or("")
+        );
+    }
+    if git.resolve(commit).ok().as_ref() != Some(commit) {
+        bail!(
+            "refused: the plan was made at commit {commit}, which this repository does not have: it is a plan of another repository, or that commit was not fetched (fetch it, or make a new plan)"
+        );
+    }
+    if let Some(rev) = &cli.rev {
+        let resolved = git.resolve(rev)?;
+        if resolved != *commit {
+            bail!(
+                "refused: --rev {rev} is commit {resolved}, but the plan was made at commit {commit}"
+            );
+        }
+    }
+    let source = git.at(commit)?;
+    let at_commit = Repo::load_from(&source, &cli.repo, env)
+        .map_err(|d| diagnostics_error(d, &cli.repo, Some(commit)))?;
+    drop(source);
+    let refusal = match plan.check_declared(&at_commit, &format!("the repository at {}", plan.at()))
+    {
+        Ok(()) => {
+            return Ok(Declared {
+                repo: at_commit,
+                git: Some(git),
+                commit: Some(commit.clone()),
+            });
+        }
+        Err(refusal) => refusal,
+    };
+    if plan.dirty && args.allow_dirty {
+        let worktree =
+            Repo::load(&cli.repo, env).map_err(|d| diagnostics_error(d, &cli.repo, None))?;
+        if plan.check_declared(&worktree, "the worktree").is_ok() {
+            return Ok(Declared {
+                repo: worktree,
+                git: Some(git),
+                commit: Some(format!("{commit}-dirty")),
+            });
+        }
+    }
+    bail!(refusal)
+}
+
 fn exit_code(report: &Report, detailed: bool) -> u8 {
     let failed = report.summary.by_status.contains_key("failed");
     match report.mode {
@@ -318,6 +397,7 @@ fn dirty_files(declared: &Declared, args: &ReconcileArgs) -> anyhow::Result<Vec<
         .values()
         .filter_map(|s| s.path.as_ref().and_then(|p| p.canonicalize().ok()))
         .chain(args.plan_file.iter().filter_map(|p| p.canonicalize().ok()))
+        .chain(args.out.iter().filter_map(|p| p.canonicalize().ok()))
         .collect();
     let workdir = git.workdir();
     let dirty: Vec<String> = git
@@ -380,9 +460,21 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Validate => validate(&cli),
         Command::Reconcile(args) => {
-            let declared = load(&cli)?;
+            let saved = match &args.plan_file {
+                Some(path) => Some(std::sync::Arc::new(
+                    SavedPlan::read(path).map_err(anyhow::Error::msg)?,
+                )),
+                None => None,
+            };
+            let declared = match &saved {
+                Some(plan) => load_saved(&cli, args, plan)?,
+                None => load(&cli)?,
+            };
             let mode = if args.apply { Mode::Apply } else { Mode::Plan };
-            let dirty = mode == Mode::Apply && cli.rev.is_none() && check_clean(&declared, args)?;
+            let dirty = mode == Mode::Apply
+                && saved.is_none()
+                && cli.rev.is_none()
+                && check_clean(&declared, args)?;
             let mut filters = args.filters.filters();
             let mut changes = None;
             if let Some(base) = &args.base {
@@ -400,12 +492,6 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
                 }
                 changes = Some(declared_changes);
             }
-            let saved = match &args.plan_file {
-                Some(path) => Some(std::sync::Arc::new(
-                    SavedPlan::read(path).map_err(anyhow::Error::msg)?,
-                )),
-                None => None,
-            };
             let options = reconcile::Options {
                 mode,
                 filters,
@@ -423,7 +509,15 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
             let mut report = runtime.block_on(reconcile::run(&declared.repo, &options))?;
             report.declared = changes;
             if let Some(out) = &args.out {
-                let plan = SavedPlan::from_report(&report, declared.commit.clone());
+                let origin = PlanOrigin {
+                    git_commit: declared.commit.clone(),
+                    dirty: cli.rev.is_none() && !dirty_files(&declared, args)?.is_empty(),
+                    repository_path: declared
+                        .git
+                        .as_ref()
+                        .map(|g| g.prefix().to_string_lossy().into_owned()),
+                };
+                let plan = SavedPlan::from_report(&report, &declared.repo, origin);
                 plan.write(out)
                     .with_context(|| format!("writing the plan to {}", out.display()))?;
                 eprintln!(

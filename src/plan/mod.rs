@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use render::{Format, render};
-pub use saved::{SavedPlan, SavedTarget};
+pub use saved::{PlanOrigin, SavedPlan, SavedTarget, check_steps, declared_hash};
 pub use step::Step;
 
 use crate::diff::HazardKind;

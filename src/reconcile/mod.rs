@@ -19,7 +19,7 @@ pub use targets::{Filters, Target, select};
 use crate::diff::HazardKind;
 use crate::engine::{self, Connection, Engine, EngineError, HistoryRecord, MigrateOutcome};
 use crate::model::Schema;
-use crate::plan::{Mode, Report, SavedPlan, Status, Step, TargetReport};
+use crate::plan::{Mode, Report, SavedPlan, Status, Step, TargetReport, check_steps};
 use crate::repo::Repo;
 
 /// How to run a reconcile.
@@ -37,7 +37,8 @@ pub struct Options {
     pub git_commit: Option<String>,
     /// Show a progress bar on stderr (when it is a terminal).
     pub progress: bool,
-    /// Apply exactly this reviewed plan (only its databases, only its steps).
+    /// Apply only this reviewed plan's databases, and each only when what is
+    /// planned now (under its lock) equals the plan's steps.
     pub saved: Option<Arc<SavedPlan>>,
 }
 
@@ -98,22 +99,7 @@ impl Shared {
 pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
     let mut targets = select(repo, &options.filters)?;
     if let Some(saved) = &options.saved {
-        let missing: Vec<String> = saved
-            .targets
-            .iter()
-            .filter(|s| {
-                !repo
-                    .tenant(&s.tenant)
-                    .is_some_and(|t| t.databases.iter().any(|d| d.blueprint == s.blueprint))
-            })
-            .map(|s| format!("{}/{}", s.tenant, s.blueprint))
-            .collect();
-        if !missing.is_empty() {
-            anyhow::bail!(
-                "the saved plan has databases the repository no longer declares: {}",
-                missing.join(", ")
-            );
-        }
+        saved.check_targets(repo).map_err(anyhow::Error::msg)?;
         targets.retain(|t| saved.target(&t.tenant.name, &t.blueprint.name).is_some());
     }
     let shared = Arc::new(prepare(&targets).await);
@@ -302,27 +288,27 @@ async fn apply_target(
         .and_then(|s| s.target(&target.tenant.name, &target.blueprint.name));
     let planner = |live: &Schema| -> Result<Vec<Step>, String> {
         let fingerprint = live.fingerprint();
-        let steps = match saved {
-            Some(saved) => {
-                let unchanged = match &saved.fingerprint {
-                    Some(planned_against) => *planned_against == fingerprint,
-                    None => live.is_empty(),
-                };
-                if !unchanged {
-                    return Err(format!(
-                        "refused: the live schema changed since the plan was made (planned against {}, now {fingerprint}); make a new plan",
-                        saved.fingerprint.as_deref().unwrap_or("a missing database"),
-                    ));
-                }
-                Arc::new(saved.steps.clone())
+        let replanned = shared
+            .plan(target, engine, live, &fingerprint)
+            .inspect_err(|e| {
+                *planning_failed.lock().expect("planning error") = Some(e.clone());
+            })?;
+        *planned.lock().expect("planned steps") = replanned.clone();
+        if let Some(saved) = saved {
+            // A saved plan only authorises: what runs is always what was just planned.
+            let unchanged = match &saved.fingerprint {
+                Some(planned_against) => *planned_against == fingerprint,
+                None => live.is_empty(),
+            };
+            if !unchanged {
+                return Err(format!(
+                    "refused: the live schema changed since the plan was made (planned against {}, now {fingerprint}); make a new plan",
+                    saved.fingerprint.as_deref().unwrap_or("a missing database"),
+                ));
             }
-            None => shared
-                .plan(target, engine, live, &fingerprint)
-                .inspect_err(|e| {
-                    *planning_failed.lock().expect("planning error") = Some(e.clone());
-                })?,
-        };
-        *planned.lock().expect("planned steps") = steps.clone();
+            check_steps(&saved.steps, &replanned)?;
+        }
+        let steps = replanned;
         let destructive: Vec<&str> = steps
             .iter()
             .filter(|s| s.has(HazardKind::Destructive))

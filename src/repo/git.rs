@@ -51,6 +51,11 @@ impl GitRepo {
         Ok(Self { repo, prefix })
     }
 
+    /// Where the tenantctl repository is inside the git worktree (empty at its root).
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
     /// The root of the git worktree.
     pub fn workdir(&self) -> std::path::PathBuf {
         self.repo
