@@ -169,7 +169,7 @@ fn saved_plan_applies_exactly_and_refuses_a_tenant_changed_since() {
         .expect(0);
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
-    assert_eq!(saved["format"], "tenantctl-plan/1");
+    assert_eq!(saved["format"], "tenantctl-plan/2");
     assert_eq!(saved["git_commit"], commit.as_str());
     assert_eq!(
         saved["targets"].as_array().unwrap().len(),

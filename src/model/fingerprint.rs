@@ -663,26 +663,16 @@ mod tests {
         s.tables.get_mut("items").unwrap().indexes[0].definition = Some("other".into());
         s.tables.get_mut("items").unwrap().definition = Some("CREATE TABLE …".into());
         assert_eq!(fingerprint(&Schema::Sql(s.clone())), base);
-        let edits: Vec<Box<dyn Fn(&mut SqlSchema)>> = vec![
-            Box::new(|s| s.tables.get_mut("items").unwrap().columns[1].nullable = false),
-            Box::new(|s| {
-                s.tables.get_mut("items").unwrap().columns[0].comment = Some(String::new())
-            }),
-            Box::new(|s| s.tables.get_mut("items").unwrap().columns.swap(0, 1)),
-            Box::new(|s| s.tables.get_mut("items").unwrap().indexes[0].parts[0].descending = false),
-            Box::new(|s| {
-                s.tables.get_mut("items").unwrap().foreign_keys[0].initially_deferred = true
-            }),
-            Box::new(|s| {
-                s.objects
-                    .get_mut("enum mood")
-                    .unwrap()
-                    .items
-                    .pop()
-                    .map(drop)
-                    .unwrap()
-            }),
-            Box::new(|s| s.views.get_mut("names").unwrap().materialized = true),
+        let edits: [fn(&mut SqlSchema); 7] = [
+            |s| s.tables.get_mut("items").unwrap().columns[1].nullable = false,
+            |s| s.tables.get_mut("items").unwrap().columns[0].comment = Some(String::new()),
+            |s| s.tables.get_mut("items").unwrap().columns.swap(0, 1),
+            |s| s.tables.get_mut("items").unwrap().indexes[0].parts[0].descending = false,
+            |s| s.tables.get_mut("items").unwrap().foreign_keys[0].initially_deferred = true,
+            |s| {
+                s.objects.get_mut("enum mood").unwrap().items.pop();
+            },
+            |s| s.views.get_mut("names").unwrap().materialized = true,
         ];
         for (i, edit) in edits.iter().enumerate() {
             let mut changed = s.clone();
