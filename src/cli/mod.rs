@@ -176,7 +176,8 @@ pub struct ReconcileArgs {
     /// With --base: plan every tenant database, not only the affected ones.
     #[arg(long, requires = "base")]
     pub all: bool,
-    /// With --plan: save the plan (steps and the live-schema fingerprint of each database) to FILE.
+    /// With --plan: save the plan to FILE, as a review record for --plan-file (steps, the live-schema
+    /// fingerprint of each database, the commit and a hash of the declared state).
     #[arg(long, value_name = "FILE", requires = "plan")]
     pub out: Option<PathBuf>,
     /// With --apply: apply this reviewed plan: each of its databases is re-planned under its lock from

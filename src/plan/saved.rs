@@ -152,7 +152,7 @@ impl SavedPlan {
     /// Where to describe the plan's declared state in messages.
     pub fn at(&self) -> String {
         match &self.git_commit {
-            Some(c) => format!("commit {}", &c[..c.len().min(12)]),
+            Some(c) => format!("commit {}", c.chars().take(12).collect::<String>()),
             None => "the worktree (no git)".into(),
         }
     }
