@@ -535,3 +535,68 @@ fn a_plan_of_another_tenantctl_repository_in_the_same_git_repository_is_refused(
     assert_eq!(code, 0, "{err}");
     assert!(mono.path().join("one/data/shop__a.db").exists());
 }
+
+#[test]
+fn a_plan_made_outside_git_applies_only_to_the_same_declared_state() {
+    let fleet = sqlite_fleet();
+    assert_eq!(fleet.run(&["reconcile", "--apply"]).0, 0);
+    fleet.exec("a", ROWS);
+    fleet.write_schema(AFTER);
+    let plans = tempfile::tempdir().unwrap();
+    let file = plans.path().join("plan.json");
+    let file = file.to_str().unwrap();
+    assert_eq!(fleet.run(&["reconcile", "--plan", "--out", file]).0, 0);
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(plan["git_commit"], Value::Null);
+
+    // The tenants file changes after review: not the reviewed state.
+    let tenants = std::fs::read_to_string(fleet.root().join("tenants/all.yaml")).unwrap();
+    fleet.0.write(
+        "tenants/all.yaml",
+        &tenants.replace("- name: b", "- name: c"),
+    );
+    let (code, _, err) = fleet.run(&["reconcile", "--apply", "--plan-file", file]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the worktree does not declare the state"),
+        "{err}"
+    );
+    assert_eq!(fleet.state("a"), UNCHANGED);
+
+    fleet.0.write("tenants/all.yaml", &tenants);
+    let (code, out, err) = fleet.run(&["reconcile", "--apply", "--plan-file", file]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(fleet.state("a"), MIGRATED);
+
+    // In git now: a plan with no commit is not this repository's.
+    git(fleet.root(), &["init", "-q"]);
+    commit_all(fleet.root(), "now in git");
+    let (code, _, err) = fleet.run(&["reconcile", "--apply", "--plan-file", file]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("made outside git"), "{err}");
+}
+
+#[test]
+fn rev_must_name_the_plans_commit() {
+    let setup = Setup::new(sqlite_fleet());
+    let file = setup.file();
+    std::fs::write(&file, serde_json::to_string(&setup.plan).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let (code, _, err) = setup.fleet.run(&[
+        "--rev",
+        "HEAD~1",
+        "reconcile",
+        "--apply",
+        "--plan-file",
+        file,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--rev HEAD~1 is commit"), "{err}");
+    assert_eq!(setup.fleet.state("a"), UNCHANGED);
+    let (code, out, err) =
+        setup
+            .fleet
+            .run(&["--rev", "HEAD", "reconcile", "--apply", "--plan-file", file]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(setup.fleet.state("a"), MIGRATED);
+}
