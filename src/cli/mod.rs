@@ -212,7 +212,10 @@ pub fn main() -> ExitCode {
     match run(cli, color) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", crate::repo::env::redact_text(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                crate::repo::env::redact_text(&format!("{e:#}"))
+            );
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -129,7 +129,9 @@ pub(crate) fn check_duplicate_keys(source: &str) -> Result<(), JsonError> {
     }
 
     let mut deserializer = serde_json::Deserializer::from_str(source);
-    deserializer.deserialize_any(Unique).map_err(JsonError::from)
+    deserializer
+        .deserialize_any(Unique)
+        .map_err(JsonError::from)
 }
 
 /// Parses the `schema.json` of a MongoDB or Redis blueprint into its model;

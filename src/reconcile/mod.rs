@@ -241,9 +241,7 @@ async fn run_target(target: &Target<'_>, shared: &Shared, options: &Options) -> 
         report.message = Some(message);
     }
     // Driver errors may quote a URL: no report shows a secret.
-    report.message = report
-        .message
-        .map(|m| crate::repo::env::redact_text(&m));
+    report.message = report.message.map(|m| crate::repo::env::redact_text(&m));
     report
 }
 

@@ -44,7 +44,15 @@ pub const REDACTED: &str = "***";
 /// `password`, `pass`, `pwd`, `sslpassword`, `sslkey`, `api_key`, `token`,
 /// `secret`, `authMechanismProperties`, ...
 const SECRET_PARAMS: &[&str] = &[
-    "pass", "pwd", "secret", "token", "key", "auth", "credential", "signature", "sig",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "credential",
+    "signature",
+    "sig",
 ];
 
 fn is_secret_param(name: &str) -> bool {
@@ -201,30 +209,40 @@ mod tests {
     /// Passwords a user may write, encoded or not, including the characters
     /// that end a URL part (`/ @ : % # ? &`) and non-ASCII.
     const PASSWORDS: &[&str] = &[
-        "s3cret", "pa/ss", "pa@ss", "pa:ss", "pa%ss", "pa#ss", "pa?ss", "pa&ss", "pä§wörd",
-        "p/@:%#?&ä", "%2F%40", "x", "***x",
+        "s3cret",
+        "pa/ss",
+        "pa@ss",
+        "pa:ss",
+        "pa%ss",
+        "pa#ss",
+        "pa?ss",
+        "pa&ss",
+        "pä§wörd",
+        "p/@:%#?&ä",
+        "%2F%40",
+        "x",
+        "***x",
     ];
 
     fn assert_hidden(shown: &str, password: &str) {
-        let encoded = percent_encoding::utf8_percent_encode(
-            password,
-            percent_encoding::NON_ALPHANUMERIC,
-        )
-        .to_string();
+        let encoded =
+            percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
         let pieces = [password.to_string(), encoded];
         for piece in pieces.iter().filter(|p| p.len() > 2) {
-            assert!(!shown.contains(piece.as_str()), "{piece:?} shown in {shown:?}");
+            assert!(
+                !shown.contains(piece.as_str()),
+                "{piece:?} shown in {shown:?}"
+            );
         }
     }
 
     #[test]
     fn redacts_every_password_raw_or_encoded() {
         for password in PASSWORDS {
-            let encoded = percent_encoding::utf8_percent_encode(
-                password,
-                percent_encoding::NON_ALPHANUMERIC,
-            )
-            .to_string();
+            let encoded =
+                percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
             for scheme in ["postgres", "mysql", "mongodb", "redis"] {
                 for pw in [password.to_string(), encoded.clone()] {
                     for url in [

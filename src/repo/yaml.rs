@@ -38,7 +38,10 @@ fn check_shape(file: &str, source: &str) -> Result<(), Diagnostic> {
             Event::DocumentStart => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(at("YAML: a second document (after `---`): a tenantctl file holds exactly one".into()));
+                    return Err(at(
+                        "YAML: a second document (after `---`): a tenantctl file holds exactly one"
+                            .into(),
+                    ));
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
@@ -169,7 +172,9 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_a_located_error() {
-        let mappings: String = (0..3000).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+        let mappings: String = (0..3000)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect();
         let err = from_str::<File>("f.yaml", &mappings).unwrap_err();
         assert_eq!(err.line, MAX_DEPTH + 1, "{err}");
         assert!(err.message.contains("nested"), "{err}");
