@@ -561,3 +561,144 @@ fn duplicate_json_keys_are_located_errors() {
         );
     }
 }
+
+/// A real MariaDB user with a hostile password, who may log in and nothing else.
+#[test]
+fn a_real_mysql_user_with_a_hostile_password() {
+    let Some(base) = server_url("TENANTCTL_TEST_MYSQL_URL") else {
+        return;
+    };
+    let password = "Pa/ss@w:rd%25#?&ä'";
+    let user = format!("tsec_{}", std::process::id());
+    let mysql = |sql: &str| {
+        let out = Command::new("mysql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-P",
+                "3306",
+                "-uroot",
+                "-proot",
+                "-e",
+                sql,
+            ])
+            .output()
+            .expect("mysql");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    mysql(&format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY '{}'",
+        password.replace('\'', "\\'")
+    ));
+    let url = urls(&base, &user, password).remove(0);
+    let repo = repo_for("mysql", &url);
+    let plan = repo.run(&["reconcile", "--plan", "--format", "json"]);
+    let apply = repo.run(&["reconcile", "--apply"]);
+    let list = repo.run(&["tenants", "list"]);
+    mysql(&format!("DROP USER '{user}'@'%'"));
+    for (what, run) in [("plan", &plan), ("apply", &apply), ("list", &list)] {
+        assert_no_secret(what, run, password);
+    }
+    assert_eq!(plan.code, 1, "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains(&format!("'{user}'@")) && plan.stdout.contains("to database"),
+        "the user should log in and be refused work: {}",
+        plan.stdout
+    );
+}
+
+/// A real Redis ACL user with a hostile password and the rights tenantctl
+/// needs: the apply succeeds, and neither its report, the history list it
+/// writes nor `drift` shows the password.
+#[test]
+fn a_real_redis_user_with_a_hostile_password() {
+    let Some(base) = server_url("TENANTCTL_TEST_REDIS_URL") else {
+        return;
+    };
+    let password = "Pa/ss@w:rd%25#?&ä";
+    let user = format!("tsec_{}", std::process::id());
+    let tenant = format!("tsecr{}", std::process::id());
+    redis_cli(
+        &base,
+        &[
+            "ACL",
+            "SETUSER",
+            &user,
+            "on",
+            &format!(">{password}"),
+            "~*",
+            "&*",
+            "+@all",
+        ],
+    );
+    let url = urls(&base, &user, password).remove(0);
+    let repo = repo_for("redis", &url);
+    repo.write(
+        "tenants/all.yaml",
+        &format!("tenants:\n  - name: {tenant}\n    databases:\n      - blueprint: app\n"),
+    );
+    let apply = repo.run(&["reconcile", "--apply", "--format", "json"]);
+    let drift = repo.run(&["drift", "--format", "markdown"]);
+    let plan = repo.run(&["reconcile", "--plan", "--format", "markdown"]);
+    let history = redis_cli(
+        &base,
+        &[
+            "LRANGE",
+            &format!("_tenantctl:history:{{{tenant}}}"),
+            "0",
+            "-1",
+        ],
+    );
+    redis_cli(
+        &base,
+        &[
+            "DEL",
+            &format!("_tenantctl:history:{{{tenant}}}"),
+            &format!("{tenant}:plan"),
+        ],
+    );
+    redis_cli(&base, &["ACL", "DELUSER", &user]);
+    for (what, run) in [("apply", &apply), ("drift", &drift), ("plan", &plan)] {
+        assert_no_secret(what, run, password);
+    }
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(history.contains("applied"), "no history written: {history}");
+    for piece in [password.to_string(), encode(password)] {
+        assert!(!history.contains(&piece), "history shows {piece:?}");
+    }
+}
+
+/// A tenant database named as the database a PostgreSQL server keeps its
+/// tenant schemas in would be that shared database.
+#[test]
+fn a_tenant_database_that_holds_the_tenant_schemas() {
+    let repo = Repo::new();
+    repo.write(
+        "tenantctl.yaml",
+        "servers:\n  shared:\n    engine: postgres\n    url: postgres://localhost/x\n    tenant_schemas_in: app__acme\n  own:\n    engine: postgres\n    url: postgres://127.0.0.1:5432/y\n",
+    );
+    repo.write(
+        "blueprints/app/blueprint.yaml",
+        "engine: postgres\nserver: own\n",
+    );
+    repo.write(
+        "blueprints/app/schema.sql",
+        "CREATE TABLE items (id int PRIMARY KEY);\n",
+    );
+    repo.write(
+        "tenants/all.yaml",
+        "tenants:\n  - name: acme\n    databases:\n      - blueprint: app\n  - name: beta\n    databases:\n      - blueprint: app\n        server: shared\n",
+    );
+    validate_fails_with(
+        &repo,
+        &[
+            "tenant \"acme\"",
+            "PostgreSQL database app__acme",
+            "server shared keeps its tenant schemas",
+        ],
+    );
+}

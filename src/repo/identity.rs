@@ -274,6 +274,20 @@ pub(super) fn check(
     diags: &mut Vec<Diagnostic>,
 ) {
     let mut seen: BTreeMap<Identity, (&Tenant, &str, &str)> = BTreeMap::new();
+    // The databases holding PostgreSQL tenant schemas are no tenant's database.
+    let shared: BTreeMap<Identity, &str> = servers
+        .values()
+        .filter(|s| s.engine == EngineKind::Postgres)
+        .filter_map(|s| {
+            let db = s.tenant_schemas_in.as_ref()?;
+            let id = Identity {
+                engine: s.engine,
+                endpoint: endpoint(s),
+                place: db.clone(),
+            };
+            Some((id, s.name.as_str()))
+        })
+        .collect();
     for tenant in tenants {
         for db in &tenant.databases {
             let Some(server) = servers.get(&db.server) else {
@@ -294,7 +308,15 @@ pub(super) fn check(
                 )));
                 continue;
             }
-            match seen.entry(identity(server, &db.database)) {
+            let id = identity(server, &db.database);
+            if let Some(holder) = shared.get(&id) {
+                diags.push(at(format!(
+                    "tenant {:?} (blueprint {}, server {}): the {id} is where server {holder} keeps its tenant schemas (`tenant_schemas_in`); give it another name, `naming` or server",
+                    tenant.name, db.blueprint, db.server
+                )));
+                continue;
+            }
+            match seen.entry(id) {
                 Entry::Vacant(slot) => {
                     slot.insert((tenant, &db.blueprint, &db.server));
                 }
