@@ -255,7 +255,7 @@ pub fn check_limits(server: &Server, database: &str) -> Option<String> {
             "SQLite file name",
         )),
         EngineKind::Redis if database == "default" => Some(
-            "Redis tenant database \"default\" would be Redis's own default user, which every client without credentials connects as: change the tenant name or the blueprint's `naming`".into(),
+            "a Redis tenant database cannot be named `default`: that is Redis's own default user, which every client without credentials connects as; change the tenant name or the blueprint's `naming`".into(),
         ),
         EngineKind::Redis if url_user(server).as_deref() == Some(database) => Some(format!(
             "Redis tenant database {database:?} is the user server {} connects as: applying would rewrite tenantctl's own ACL user",
