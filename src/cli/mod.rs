@@ -365,7 +365,8 @@ fn validate(cli: &Cli) -> anyhow::Result<u8> {
         }
     };
     for problem in &problems {
-        println!("{problem}");
+        // A YAML mistake may quote the value it read, e.g. a URL.
+        println!("{}", crate::repo::env::redact_text(problem));
     }
     eprintln!("{} problem(s) found", problems.len());
     Ok(EXIT_ERROR)
