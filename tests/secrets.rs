@@ -641,6 +641,10 @@ fn a_real_redis_user_with_a_hostile_password() {
         "tenants/all.yaml",
         &format!("tenants:\n  - name: {tenant}\n    databases:\n      - blueprint: app\n"),
     );
+    let saved_path = repo.path().join("plan.json");
+    let saved_arg = saved_path.to_string_lossy().to_string();
+    let planned = repo.run(&["reconcile", "--plan", "--out", &saved_arg]);
+    let saved = std::fs::read_to_string(&saved_path).unwrap_or_default();
     let apply = repo.run(&["reconcile", "--apply", "--format", "json"]);
     let drift = repo.run(&["drift", "--format", "markdown"]);
     let plan = repo.run(&["reconcile", "--plan", "--format", "markdown"]);
@@ -662,10 +666,22 @@ fn a_real_redis_user_with_a_hostile_password() {
         ],
     );
     redis_cli(&base, &["ACL", "DELUSER", &user]);
-    for (what, run) in [("apply", &apply), ("drift", &drift), ("plan", &plan)] {
+    for (what, run) in [
+        ("saving a plan", &planned),
+        ("apply", &apply),
+        ("drift", &drift),
+        ("plan", &plan),
+    ] {
         assert_no_secret(what, run, password);
     }
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        saved.contains("SET"),
+        "the saved plan has the steps: {saved}"
+    );
+    for piece in [password.to_string(), encode(password)] {
+        assert!(!saved.contains(&piece), "saved plan shows {piece:?}");
+    }
     assert!(history.contains("applied"), "no history written: {history}");
     for piece in [password.to_string(), encode(password)] {
         assert!(!history.contains(&piece), "history shows {piece:?}");
@@ -716,7 +732,8 @@ fn validate_messages_quoting_a_url_are_redacted() {
     assert_no_secret("validate", &run, "s3cr%2Fet");
     // The message still says what is wrong, with the URL redacted.
     assert!(
-        run.stdout.contains("unknown variant `postgres://u:***@h/db`"),
+        run.stdout
+            .contains("unknown variant `postgres://u:***@h/db`"),
         "{}",
         run.stdout
     );
