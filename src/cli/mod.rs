@@ -214,7 +214,10 @@ pub fn main() -> ExitCode {
     match run(cli, color) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                crate::repo::env::redact_text(&format!("{e:#}"))
+            );
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -443,7 +446,8 @@ fn validate(cli: &Cli) -> anyhow::Result<u8> {
         }
     };
     for problem in &problems {
-        println!("{problem}");
+        // A YAML mistake may quote the value it read, e.g. a URL.
+        println!("{}", crate::repo::env::redact_text(problem));
     }
     eprintln!("{} problem(s) found", problems.len());
     Ok(EXIT_ERROR)

@@ -213,7 +213,7 @@ async fn run_target(target: &Target<'_>, shared: &Shared, options: &Options) -> 
     let engine = match &shared.engines[&target.server.name] {
         Ok(e) => e.clone(),
         Err(e) => {
-            report.message = Some(e.clone());
+            report.message = Some(crate::repo::env::redact_text(e));
             return report;
         }
     };
@@ -226,6 +226,8 @@ async fn run_target(target: &Target<'_>, shared: &Shared, options: &Options) -> 
         report.status = Status::Failed;
         report.message = Some(message);
     }
+    // Driver errors may quote a URL: no report shows a secret.
+    report.message = report.message.map(|m| crate::repo::env::redact_text(&m));
     report
 }
 

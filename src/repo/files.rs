@@ -118,7 +118,11 @@ fn diag(file: &Path, pos: Position, message: impl Into<String>) -> Diagnostic {
 
 fn read(source: &dyn RepoSource, path: &Path, diags: &mut Vec<Diagnostic>) -> Option<String> {
     match source.read(path) {
-        Ok(text) => text,
+        // A UTF-8 byte-order mark is not part of the text.
+        Ok(text) => text.map(|t| match t.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => t,
+        }),
         Err(e) => {
             diags.push(Diagnostic::file(path, format!("cannot read: {e}")));
             None

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod env;
 mod files;
 pub mod git;
+pub mod identity;
 pub mod source;
 mod yaml;
 
@@ -173,6 +174,7 @@ impl Repo {
         let config = files::load_config(source, root, env, &mut diags);
         let blueprints = files::load_blueprints(source, &config.servers, &mut diags);
         let tenants = files::load_tenants(source, &config.servers, &blueprints, &mut diags);
+        identity::check(&config.servers, &tenants, &mut diags);
         if !diags.is_empty() {
             diags.sort();
             diags.dedup();

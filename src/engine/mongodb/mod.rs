@@ -21,7 +21,10 @@ use super::{
 use crate::model::document::Object;
 use crate::model::{EngineKind, Schema, document};
 use crate::plan::Step;
-use crate::repo::{Blueprint, Server, env::redact};
+use crate::repo::{
+    Blueprint, Server,
+    env::{redact, redact_text},
+};
 
 /// The collection holding a tenant database's apply lock.
 pub const LOCK_COLLECTION: &str = "_tenantctl_lock";
@@ -58,9 +61,9 @@ pub(crate) fn describe(e: &mongodb::error::Error) -> String {
                 .map(|(_, rest)| rest.split(", labels").next().unwrap_or(rest))
                 .map(|c| c.trim_start_matches("Kind: ").to_string())
                 .unwrap_or_else(|| message.clone());
-            format!("no reachable server ({})", redact(&cause))
+            format!("no reachable server ({})", redact_text(&cause))
         }
-        _ => redact(&e.to_string()),
+        _ => redact_text(&e.to_string()),
     }
 }
 

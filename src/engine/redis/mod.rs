@@ -20,7 +20,10 @@ use super::{Connection, Engine, EngineError, HistoryRecord, MigrateOutcome, Plan
 use crate::model::keyvalue::{self, KeyValueSchema};
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
-use crate::repo::{Blueprint, Server, env::redact};
+use crate::repo::{
+    Blueprint, Server,
+    env::{redact, redact_text},
+};
 
 /// The prefix of tenantctl's own keys.
 pub const RESERVED_KEY_PREFIX: &str = "_tenantctl:";
@@ -45,12 +48,12 @@ pub struct RedisEngine {
 /// Wraps a driver error with what was being done, any URL redacted.
 pub(crate) fn driver_error(context: &str) -> impl FnOnce(redis::RedisError) -> EngineError {
     let context = context.to_string();
-    move |e| EngineError::Other(format!("{context}: {}", redact(&e.to_string())))
+    move |e| EngineError::Other(format!("{context}: {}", redact_text(&e.to_string())))
 }
 
 /// One tenant on the server, as the connection needs it.
 pub(crate) struct Tenant {
-    /// The ACL user (the tenant's name).
+    /// The ACL user: the tenant database's name after the blueprint's `naming`.
     pub user: String,
     /// `user:` or `{user}:`.
     pub prefix: String,
@@ -68,7 +71,7 @@ impl RedisEngine {
                 "server {}: reading the url {}: {}",
                 server.name,
                 redact(&url),
-                redact(&e.to_string())
+                redact_text(&e.to_string())
             ))
         })?;
         Ok(Self {
@@ -115,7 +118,11 @@ impl RedisEngine {
                 self.server
             )));
         }
-        let (user, declared) = match matches.pop() {
+        // The ACL user and key prefix are the database name after the
+        // blueprint's `naming`, so blueprints with different `naming` never
+        // share them; `{tenant}` in `password_env` stays the tenant's name.
+        let user = database.to_string();
+        let (tenant, declared) = match matches.pop() {
             Some((_, tenant, schema)) => (tenant, schema.clone()),
             None => (database.to_string(), KeyValueSchema::default()),
         };
@@ -132,7 +139,7 @@ impl RedisEngine {
         };
         let password = match declared.acl.as_ref().and_then(|a| a.password_env.clone()) {
             Some(template) => {
-                let var = migrate::password_var(&template, &user);
+                let var = migrate::password_var(&template, &tenant);
                 let value = password_value(&var)?;
                 Some((template, inspect::password_hash(&value)))
             }
@@ -361,7 +368,7 @@ impl RedisTenant {
         let _: redis::Value = cmd
             .query_async(&mut self.conn)
             .await
-            .map_err(|e| redact(&e.to_string()))?;
+            .map_err(|e| redact_text(&e.to_string()))?;
         Ok(())
     }
 
