@@ -201,7 +201,10 @@ pub struct ReconcileArgs {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_exit(&e),
+    };
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -215,6 +218,19 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// Prints a clap outcome that stops the run: `--help` and `--version` exit 0;
+/// a usage error (unknown flag, bad value, missing argument) exits 1 like any
+/// other error — never clap's 2, which CI reads as "changes" or "drift found".
+fn usage_exit(e: &clap::Error) -> ExitCode {
+    // A closed stdout/stderr is not a reason to fail differently.
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::from(EXIT_OK)
     }
 }
 

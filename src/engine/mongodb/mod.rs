@@ -77,8 +77,13 @@ impl MongoEngine {
                     redact(&url)
                 )))?;
         options.app_name = Some("tenantctl".into());
+        // The server's `connect_timeout` unless the URL sets its own
+        // (connectTimeoutMS, serverSelectionTimeoutMS).
         if options.server_selection_timeout.is_none() {
-            options.server_selection_timeout = Some(Duration::from_secs(10));
+            options.server_selection_timeout = Some(server.connect_timeout);
+        }
+        if options.connect_timeout.is_none() {
+            options.connect_timeout = Some(server.connect_timeout);
         }
         if options.max_pool_size.is_none() {
             options.max_pool_size = Some(server.max_connections.max(1) as u32);
