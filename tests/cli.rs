@@ -76,7 +76,9 @@ fn selector_on_an_undeclared_label_key_is_an_error_naming_the_known_keys() {
         !repo.path().join(".tenantctl").exists(),
         "nothing may be applied"
     );
-    let run = repo.run(&["drift", "--selector", "teir=enterprise"]).expect(1);
+    let run = repo
+        .run(&["drift", "--selector", "teir=enterprise"])
+        .expect(1);
     assert!(run.stderr.contains("region, tier"), "{}", run.stderr);
 
     // A declared key with a value no tenant has selects nothing: not an error.
@@ -85,7 +87,9 @@ fn selector_on_an_undeclared_label_key_is_an_error_naming_the_known_keys() {
 
     // Malformed selectors are usage errors.
     for bad in ["tier", "=enterprise", " =x"] {
-        let run = repo.run(&["reconcile", "--plan", "--selector", bad]).expect(1);
+        let run = repo
+            .run(&["reconcile", "--plan", "--selector", bad])
+            .expect(1);
         assert!(run.stderr.contains("KEY=VALUE"), "{bad:?}: {}", run.stderr);
     }
 }
@@ -102,7 +106,10 @@ fn validate_reports_every_problem_of_an_entry() {
         "blueprints/Shop2/blueprint.yaml",
         "engine: sqlite\nserver: elsewhere\n",
     );
-    repo.write("blueprints/Shop2/schema.sql", "CREATE TABLE t (id INTEGER);");
+    repo.write(
+        "blueprints/Shop2/schema.sql",
+        "CREATE TABLE t (id INTEGER);",
+    );
     let run = repo.run(&["validate"]).expect(1);
     let lines: Vec<&str> = run.stdout.lines().collect();
     let has = |file: &str, text: &str| {
@@ -118,7 +125,10 @@ fn validate_reports_every_problem_of_an_entry() {
     );
     assert!(has("blueprints/Shop2", "Shop2"), "{}", run.stdout);
     assert!(
-        has("blueprints/Shop2/blueprint.yaml:2:9", "unknown server \"elsewhere\""),
+        has(
+            "blueprints/Shop2/blueprint.yaml:2:9",
+            "unknown server \"elsewhere\""
+        ),
         "{}",
         run.stdout
     );
@@ -157,7 +167,8 @@ fn a_yaml_mistake_is_reported_once_at_its_own_line() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "one problem, no cascade:\n{}", run.stdout);
     assert!(
-        lines[0].starts_with("blueprints/shop/blueprint.yaml:4:3: unknown field `allow_destrutive`"),
+        lines[0]
+            .starts_with("blueprints/shop/blueprint.yaml:4:3: unknown field `allow_destrutive`"),
         "{}",
         run.stdout
     );
@@ -180,9 +191,11 @@ fn variables_are_expanded_in_every_string_server_setting() {
     .expect(0);
     assert!(elsewhere.path().join("fleet/shop__a.db").exists());
     assert!(
-        std::fs::read_dir(repo.path())
+        std::fs::read_dir(repo.path()).unwrap().all(|e| !e
             .unwrap()
-            .all(|e| !e.unwrap().file_name().to_string_lossy().contains('$')),
+            .file_name()
+            .to_string_lossy()
+            .contains('$')),
         "no directory named after the template"
     );
 
@@ -206,7 +219,11 @@ fn variables_are_expanded_in_every_string_server_setting() {
          \x20 pg:\n    engine: postgres\n    url: \"postgres://${PG_HOST/db\"\n",
     );
     let run = repo.run(&["validate"]).expect(1);
-    assert!(run.stdout.contains("tenantctl.yaml:7:10: unclosed"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("tenantctl.yaml:7:10: unclosed"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// A loopback port nothing listens on.
@@ -257,7 +274,11 @@ fn timed(repo: &Repo, args: &[&str]) -> (Run, Duration) {
 fn an_unreachable_server_fails_fast_with_the_drivers_reason() {
     let port = closed_port();
     let cases = [
-        ("postgres", format!("postgres://u:p@127.0.0.1:{port}/postgres"), ""),
+        (
+            "postgres",
+            format!("postgres://u:p@127.0.0.1:{port}/postgres"),
+            "",
+        ),
         ("mysql", format!("mysql://u:p@127.0.0.1:{port}"), ""),
         ("redis", format!("redis://127.0.0.1:{port}"), ""),
         // MongoDB's driver keeps retrying a refused server until the
@@ -296,7 +317,10 @@ fn a_server_that_never_answers_fails_after_its_connect_timeout() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     for (engine, url) in [
-        ("postgres", format!("postgres://u:p@127.0.0.1:{port}/postgres")),
+        (
+            "postgres",
+            format!("postgres://u:p@127.0.0.1:{port}/postgres"),
+        ),
         ("mysql", format!("mysql://u:p@127.0.0.1:{port}")),
     ] {
         let repo = fleet_at(engine, &url, "    connect_timeout: 1s\n");
@@ -310,4 +334,104 @@ fn a_server_that_never_answers_fails_after_its_connect_timeout() {
         );
     }
     drop(listener);
+}
+
+/// The example workflows parse, and have what a fresh runner needs.
+#[test]
+fn example_workflows_are_valid_and_build_tenantctl_from_source() {
+    use marked_yaml::Node;
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("example-repo/.github/workflows");
+    let get = |node: &Node, key: &str| -> Option<Node> {
+        node.as_mapping().and_then(|m| m.get(key)).cloned()
+    };
+    let text = |node: &Node| {
+        node.as_scalar()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default()
+    };
+    for (file, job) in [
+        ("tenantctl-plan.yml", "plan"),
+        ("tenantctl-apply.yml", "apply"),
+        ("tenantctl-drift.yml", "drift"),
+    ] {
+        let source = std::fs::read_to_string(dir.join(file)).unwrap();
+        let doc = marked_yaml::parse_yaml(0, &source).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(
+            get(&doc, "name").is_some() && get(&doc, "on").is_some(),
+            "{file}"
+        );
+        let job_node = get(&doc, "jobs")
+            .and_then(|j| get(&j, job))
+            .unwrap_or_else(|| panic!("{file}: jobs.{job}"));
+        assert_eq!(
+            text(&get(&job_node, "runs-on").unwrap()),
+            "ubuntu-latest",
+            "{file}"
+        );
+        let steps = get(&job_node, "steps").unwrap();
+        let steps = steps.as_sequence().unwrap();
+        let runs: Vec<String> = steps
+            .iter()
+            .filter_map(|s| get(s, "run"))
+            .map(|r| text(&r))
+            .collect();
+        let uses: Vec<String> = steps
+            .iter()
+            .filter_map(|s| get(s, "uses"))
+            .map(|r| text(&r))
+            .collect();
+        assert!(
+            uses.iter().any(|u| u.starts_with("actions/checkout@")),
+            "{file}"
+        );
+        assert!(
+            uses.iter()
+                .any(|u| u.starts_with("dtolnay/rust-toolchain@")),
+            "{file}: cargo"
+        );
+        // Built from the sources: no crate named tenantctl is published.
+        let install = runs
+            .iter()
+            .find(|r| r.contains("cargo install"))
+            .unwrap_or_else(|| panic!("{file}: an install step"));
+        assert!(
+            install.contains("--git") && install.contains("--locked"),
+            "{file}: {install}"
+        );
+        // The tenantctl step keeps its exit code (2 for drift is the alert).
+        let main = runs
+            .iter()
+            .find(|r| {
+                r.contains(&format!(
+                    "tenantctl {}",
+                    if job == "drift" { "drift" } else { "reconcile" }
+                ))
+            })
+            .unwrap_or_else(|| panic!("{file}: the tenantctl step"));
+        assert!(main.contains("exit $code"), "{file}: {main}");
+        assert!(main.contains("--format markdown"), "{file}");
+        let env = get(&job_node, "env").unwrap();
+        assert!(
+            text(&get(&env, "PG_URL").unwrap()).contains("secrets.PG_URL"),
+            "{file}"
+        );
+        if job == "plan" {
+            // A disposable PostgreSQL service as the dev database.
+            let services = get(&job_node, "services").expect("plan: services");
+            let (_, postgres) = services.as_mapping().unwrap().iter().next().unwrap();
+            assert!(text(&get(postgres, "image").unwrap()).starts_with("postgres:"));
+            let port = text(&get(postgres, "ports").unwrap().as_sequence().unwrap()[0]);
+            let dev_url = text(&get(&env, "PG_DEV_URL").expect("plan: PG_DEV_URL"));
+            let host_port = port.split(':').next().unwrap();
+            assert!(
+                dev_url.contains(&format!("localhost:{host_port}/")),
+                "{dev_url} vs {port}"
+            );
+            assert!(
+                runs.iter()
+                    .any(|r| r.contains("--base") && r.contains("--out plan.json"))
+            );
+        }
+    }
 }

@@ -111,7 +111,10 @@ fn markdown(repo: &Repo, args: &[&str], code: i32) -> Doc {
     all.extend(["--format", "markdown"]);
     let run = repo.run(&all).expect(code);
     let doc = parse(&run.stdout);
-    eprintln!("--- markdown of {args:?}\n{}\n--- parsed\n{doc:#?}", run.stdout);
+    eprintln!(
+        "--- markdown of {args:?}\n{}\n--- parsed\n{doc:#?}",
+        run.stdout
+    );
     doc
 }
 
@@ -134,7 +137,8 @@ fn plan_and_apply_render_names_and_statements_verbatim() {
     );
     // The step's description is one list item, its statement one code block.
     assert!(
-        plan.items.contains(&(1, "create table we`ird|t".to_string())),
+        plan.items
+            .contains(&(1, "create table we`ird|t".to_string())),
         "{plan:?}"
     );
     assert_eq!(
@@ -192,14 +196,12 @@ fn drift_renders_what_changed_by_hand() {
     );
     let rows: Vec<&[String]> = drift.cells.chunks(4).skip(1).collect();
     assert!(
-        rows.iter().any(|r| r[0] == "⟦shop⟧" && r[1] == "drifted" && r[2] == "1 (b)"),
+        rows.iter()
+            .any(|r| r[0] == "⟦shop⟧" && r[1] == "drifted" && r[2] == "1 (b)"),
         "{drift:?}"
     );
     assert_eq!(drift.code_blocks.len(), 1, "{drift:?}");
-    assert!(
-        drift.code_blocks[0].1.contains("\"x|`y\""),
-        "{drift:?}"
-    );
+    assert!(drift.code_blocks[0].1.contains("\"x|`y\""), "{drift:?}");
 }
 
 fn git(repo: &Repo, args: &[&str]) {
@@ -290,11 +292,21 @@ fn pr_mode_lists_removed_tenants_and_changed_blueprints_as_separate_blocks() {
     // Blocks are separated by blank lines, so no renderer can read one as
     // the continuation of the one before.
     let md = repo
-        .run(&["reconcile", "--plan", "--base", "base", "--format", "markdown"])
+        .run(&[
+            "reconcile",
+            "--plan",
+            "--base",
+            "base",
+            "--format",
+            "markdown",
+        ])
         .stdout;
     for (i, line) in md.lines().enumerate().skip(1) {
         let before = md.lines().nth(i - 1).unwrap();
-        if line.starts_with("```") && !before.starts_with("```") && before.starts_with(char::is_numeric) {
+        if line.starts_with("```")
+            && !before.starts_with("```")
+            && before.starts_with(char::is_numeric)
+        {
             panic!("a code block right after a list item:\n{md}");
         }
     }

@@ -38,7 +38,7 @@ pub const EXIT_CHANGES: u8 = 2;
         tenantctl reconcile --apply                     make every tenant database match\n  \
         tenantctl reconcile --plan --base origin/main --format markdown   PR comment\n  \
         tenantctl drift                                 nightly: exit 2 when anything is not in sync\n\n\
-        Exit codes: 0 ok; 1 error (or a tenant database did not converge); \
+        Exit codes: 0 ok; 1 error, usage error included (or a tenant database did not converge); \
         2 changes pending (reconcile --plan --detailed-exitcode) or not in sync (drift)."
 )]
 pub struct Cli {

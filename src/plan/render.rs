@@ -118,8 +118,8 @@ fn markdown_text(text: &str) -> String {
     for c in text.chars() {
         match c {
             '\n' | '\r' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '#' | '+' | '-'
-            | '.' | '!' | '|' | '~' | '&' | ')' | '^' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '#' | '+' | '-' | '.'
+            | '!' | '|' | '~' | '&' | ')' | '^' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(code_span("x `y` z", false), "``x `y` z``");
         assert_eq!(code_span("`a`", false), "`` `a` ``");
         assert_eq!(code_span("a|b", true), "`a\\|b`");
-        assert_eq!(fenced_block("x\n```\ny\n", "sql"), "````sql\nx\n```\ny\n````");
+        assert_eq!(
+            fenced_block("x\n```\ny\n", "sql"),
+            "````sql\nx\n```\ny\n````"
+        );
         assert_eq!(markdown_text("- a *b*"), "\\- a \\*b\\*");
     }
 }

@@ -99,6 +99,8 @@ pub fn select<'a>(repo: &'a Repo, filters: &Filters) -> anyhow::Result<Vec<Targe
 pub fn parse_selector(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!("expected KEY=VALUE (e.g. tier=enterprise), got {s:?}")),
+        _ => Err(format!(
+            "expected KEY=VALUE (e.g. tier=enterprise), got {s:?}"
+        )),
     }
 }

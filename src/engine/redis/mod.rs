@@ -83,8 +83,8 @@ impl RedisEngine {
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, EngineError> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout));
+        let config =
+            redis::AsyncConnectionConfig::new().set_connection_timeout(Some(self.connect_timeout));
         self.client
             .get_multiplexed_async_connection_with_config(&config)
             .await
