@@ -157,6 +157,21 @@ fn a_yaml_mistake_is_reported_once_at_its_own_line() {
     assert!(run.stderr.contains("tenantctl.yaml:7:5:"), "{}", run.stderr);
     assert!(!run.stderr.contains("unknown server"), "{}", run.stderr);
 
+    // A bad value in the second of two servers: at that value, not at the first server.
+    repo.write(
+        "tenantctl.yaml",
+        "servers:\n  local:\n    engine: sqlite\n    path: data\n\
+         \x20 pg:\n    engine: postgress\n    url: x\n",
+    );
+    let run = repo.run(&["validate"]).expect(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one problem, no cascade:\n{}", run.stdout);
+    assert!(
+        lines[0].starts_with("tenantctl.yaml:6:13: unknown variant `postgress`"),
+        "{}",
+        run.stdout
+    );
+
     // A blueprint.yaml that does not parse: reported there, not again by its tenants.
     let repo = sqlite_fleet();
     repo.write(

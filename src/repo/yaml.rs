@@ -58,17 +58,17 @@ fn to_diagnostic(file: &str, source: &str, error: FromYamlError) -> Diagnostic {
             let path = from_node.path().map(str::to_string);
             let inner = from_node.into_inner();
             let unknown_field = matches!(inner, marked_yaml::Error::UnknownFieldError(..));
-            let at = path
-                .as_deref()
-                .filter(|p| p.contains('?'))
-                .and_then(|p| locate(source, p, unknown_field))
-                .or_else(|| inner.start_mark().map(|m| (m.line(), m.column())));
+            let marked = inner.start_mark().map(|m| (m.line(), m.column()));
             let message = match &inner {
                 marked_yaml::Error::UnknownFieldError(field, expected, _) => format!(
                     "unknown field `{field}`; expected one of: {}",
                     expected.join(", ")
                 ),
                 other => other.to_string(),
+            };
+            let at = match path.as_deref() {
+                Some(p) if p.contains('?') => locate(source, p, unknown_field, &message, marked),
+                _ => marked,
             };
             let message = match path {
                 Some(p) if !p.is_empty() => format!("{message} (at {p})"),
@@ -89,9 +89,7 @@ enum Segment<'a> {
     Index(usize),
 }
 
-/// The line and column of the node at `path` in `source` (of its key when
-/// `key`), the first in document order where `?` leaves a choice.
-fn locate(source: &str, path: &str, key: bool) -> Option<(usize, usize)> {
+fn segments(path: &str) -> Option<Vec<Segment<'_>>> {
     let mut segments = Vec::new();
     for part in path.split('.') {
         let mut pieces = part.split('[');
@@ -104,26 +102,91 @@ fn locate(source: &str, path: &str, key: bool) -> Option<(usize, usize)> {
             segments.push(Segment::Index(index.strip_suffix(']')?.parse().ok()?));
         }
     }
-    fn start(node: &Node) -> Option<(usize, usize)> {
-        node.span().start().map(|m| (m.line(), m.column()))
-    }
-    fn walk(node: &Node, segments: &[Segment], key: bool) -> Option<(usize, usize)> {
-        let Some((first, rest)) = segments.split_first() else {
-            return start(node);
-        };
-        match (first, node) {
-            (Segment::Index(i), Node::Sequence(seq)) => walk(seq.get(*i)?, rest, key),
-            (Segment::Key(_) | Segment::AnyKey, Node::Mapping(map)) => {
-                map.iter().find_map(|(k, v)| match first {
-                    Segment::Key(name) if k.as_str() != *name => None,
-                    _ if rest.is_empty() && key => k.span().start().map(|m| (m.line(), m.column())),
-                    _ => walk(v, rest, key),
-                })
-            }
-            _ => None,
+    Some(segments)
+}
+
+/// A node a path leads to: where it (or its key) starts, and its text if a scalar.
+struct Found {
+    at: (usize, usize),
+    text: Option<String>,
+}
+
+/// Every node `segments` lead to from `node` (their keys when `key`).
+fn walk(node: &Node, segments: &[Segment], key: bool, found: &mut Vec<Found>) {
+    let start = |n: &Node| n.span().start().map(|m| (m.line(), m.column()));
+    let Some((first, rest)) = segments.split_first() else {
+        if let Some(at) = start(node) {
+            let text = node.as_scalar().map(|s| s.as_str().to_string());
+            found.push(Found { at, text });
         }
+        return;
+    };
+    match (first, node) {
+        (Segment::Index(i), Node::Sequence(seq)) => {
+            if let Some(item) = seq.get(*i) {
+                walk(item, rest, key, found);
+            }
+        }
+        (Segment::Key(_) | Segment::AnyKey, Node::Mapping(map)) => {
+            for (k, v) in map.iter() {
+                if matches!(first, Segment::Key(name) if k.as_str() != *name) {
+                    continue;
+                }
+                match k.span().start() {
+                    Some(m) if rest.is_empty() && key => found.push(Found {
+                        at: (m.line(), m.column()),
+                        text: None,
+                    }),
+                    _ => walk(v, rest, key, found),
+                }
+            }
+        }
+        _ => {}
     }
-    walk(&marked_yaml::parse_yaml(0, source).ok()?, &segments, key)
+}
+
+/// Where the error at `path` is, when marked-yaml could not tell: it follows
+/// a path only up to the first key it renders as `?` (our `Spanned` map keys,
+/// such as server names) and gives the span of the node there, `stopped_at`.
+/// From there every key is tried; when several lead to a node, the one whose
+/// value the message quotes first (e.g. "unknown variant `postgress`,
+/// expected one of `postgres`, …") wins.
+/// `key`: the error is about a key (an unknown field), not a value.
+fn locate(
+    source: &str,
+    path: &str,
+    key: bool,
+    message: &str,
+    stopped_at: Option<(usize, usize)>,
+) -> Option<(usize, usize)> {
+    let all = segments(path)?;
+    let root = marked_yaml::parse_yaml(0, source).ok()?;
+    let before = all.iter().position(|s| matches!(s, Segment::AnyKey))?;
+    let mut prefix = Vec::new();
+    walk(&root, &all[..before], false, &mut prefix);
+    if prefix.first().map(|f| f.at) != stopped_at {
+        return stopped_at; // marked-yaml's own, precise position
+    }
+    let mut found = Vec::new();
+    walk(&root, &all, key, &mut found);
+    // Where in the message a candidate's value is quoted, if it is.
+    let quoted = |f: &Found| {
+        let t = f.text.as_deref().filter(|t| !t.is_empty())?;
+        [format!("`{t}`"), format!("{t:?}")]
+            .iter()
+            .filter_map(|q| message.find(q.as_str()))
+            .min()
+    };
+    let chosen = match found.len() {
+        0 => return stopped_at,
+        1 => &found[0],
+        _ => found
+            .iter()
+            .filter_map(|f| quoted(f).map(|i| (i, f)))
+            .min_by_key(|(i, _)| *i)
+            .map_or(&found[0], |(_, f)| f),
+    };
+    Some(chosen.at)
 }
 
 #[cfg(test)]
@@ -176,6 +239,37 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((err.line, err.column), (5, 5), "{err}");
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Small,
+        Large,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Sized {
+        kind: Kind,
+        count: Option<usize>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Map {
+        entries: std::collections::HashMap<Spanned<String>, Sized>,
+    }
+
+    #[test]
+    fn a_bad_value_under_a_spanned_key_is_reported_at_that_value() {
+        let source = "entries:\n  a:\n    kind: small\n  b:\n    kind: larg\n";
+        let err = from_str::<Map>("f.yaml", source).unwrap_err();
+        assert_eq!((err.line, err.column), (5, 11), "{err}");
+        let source =
+            "entries:\n  a:\n    kind: small\n    count: 1\n  b:\n    kind: large\n    count: x\n";
+        let err = from_str::<Map>("f.yaml", source).unwrap_err();
+        assert_eq!((err.line, err.column), (7, 12), "{err}");
     }
 
     #[test]
