@@ -227,6 +227,19 @@ fn variables_are_expanded_in_every_string_server_setting() {
     assert!(run.stderr.contains("tenantctl.yaml:4:11"), "{}", run.stderr);
     assert!(!repo.path().join("${TENANTCTL_CLI_TEST_DIR}").exists());
 
+    // A zero connect timeout would fail every connection.
+    repo.write(
+        "tenantctl.yaml",
+        "servers:\n  local:\n    engine: sqlite\n    path: data\n    connect_timeout: 0s\n",
+    );
+    let run = repo.run(&["validate"]).expect(1);
+    assert!(
+        run.stdout
+            .contains("tenantctl.yaml:5:22: connect_timeout must be more than 0s"),
+        "{}",
+        run.stdout
+    );
+
     // A malformed reference in a URL is located too (its value is only read when connecting).
     repo.write(
         "tenantctl.yaml",

@@ -277,6 +277,15 @@ pub(super) fn load_config(
             .connect_timeout
             .as_ref()
             .and_then(|v| parse_duration(v, file, diags));
+        if let (Some(value), Some(d)) = (&s.connect_timeout, connect_timeout)
+            && d.is_zero()
+        {
+            diags.push(diag(
+                file,
+                position(value),
+                "connect_timeout must be more than 0s: it bounds every connection attempt",
+            ));
+        }
         if let Some(url) = &s.url {
             check_url_template(url, file, diags);
         }
