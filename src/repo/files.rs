@@ -490,7 +490,8 @@ pub(super) fn load_tenants(
     tenants
 }
 
-#[allow(clippy::ptr_arg)]
+// The loader's context is passed piece by piece, as by its callers.
+#[allow(clippy::ptr_arg, clippy::too_many_arguments)]
 fn resolve_tenant(
     source: &dyn RepoSource,
     file: &Path,
