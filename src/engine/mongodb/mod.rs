@@ -65,7 +65,7 @@ pub(crate) fn describe(e: &mongodb::error::Error) -> String {
 }
 
 impl MongoEngine {
-    /// Connects lazily: the driver opens connections on first use.
+    /// Connects, and checks the server answers (within `connect_timeout`).
     pub async fn new(server: &Server) -> Result<Self, EngineError> {
         let url = server.resolved_url().map_err(EngineError::Other)?;
         let mut options =
@@ -93,6 +93,18 @@ impl MongoEngine {
             server.name,
             redact(&url)
         )))?;
+        // One round trip now: an unreachable server then fails once, after
+        // its connect timeout and with the driver's reason, instead of once
+        // per use (each waits for server selection: plan, then drift's orphan listing).
+        client
+            .database("admin")
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(driver_error(&format!(
+                "server {}: connecting to {}",
+                server.name,
+                redact(&url)
+            )))?;
         Ok(Self {
             client,
             lock_timeout: server.lock_timeout,
