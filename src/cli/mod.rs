@@ -38,7 +38,7 @@ pub const EXIT_CHANGES: u8 = 2;
         tenantctl reconcile --apply                     make every tenant database match\n  \
         tenantctl reconcile --plan --base origin/main --format markdown   PR comment\n  \
         tenantctl drift                                 nightly: exit 2 when anything is not in sync\n\n\
-        Exit codes: 0 ok; 1 error (or a tenant database did not converge); \
+        Exit codes: 0 ok; 1 error, usage error included (or a tenant database did not converge); \
         2 changes pending (reconcile --plan --detailed-exitcode) or not in sync (drift)."
 )]
 pub struct Cli {
@@ -203,7 +203,10 @@ pub struct ReconcileArgs {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_exit(&e),
+    };
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -220,6 +223,19 @@ pub fn main() -> ExitCode {
             );
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// Prints a clap outcome that stops the run: `--help` and `--version` exit 0;
+/// a usage error (unknown flag, bad value, missing argument) exits 1 like any
+/// other error — never clap's 2, which CI reads as "changes" or "drift found".
+fn usage_exit(e: &clap::Error) -> ExitCode {
+    // A closed stdout/stderr is not a reason to fail differently.
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::from(EXIT_OK)
     }
 }
 

@@ -354,6 +354,7 @@ mod tests {
             path: None,
             max_connections: 1,
             lock_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
             statement_timeout: None,
             concurrent_indexes: None,
             tenant_schemas_in: None,

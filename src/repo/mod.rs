@@ -25,6 +25,8 @@ pub use source::{RepoSource, Worktree};
 
 /// The configuration file at the root of a repository.
 pub const CONFIG_FILE: &str = "tenantctl.yaml";
+/// How long a connection attempt waits for the server unless `connect_timeout:` says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default name of a tenant database.
 pub const DEFAULT_NAMING: &str = "{blueprint}__{tenant}";
 /// The default name of a Redis tenant "database": its key prefix is `{tenant}:`.
@@ -57,6 +59,9 @@ pub struct Server {
     pub lock_timeout: Duration,
     /// Longest a single statement may run (engines that support it).
     pub statement_timeout: Option<Duration>,
+    /// How long to wait for the server to answer a new connection before
+    /// failing with the driver's reason (`connect_timeout:`, default 10 s).
+    pub connect_timeout: Duration,
     /// PostgreSQL: build new indexes on existing tables with `CREATE INDEX
     /// CONCURRENTLY`, after the apply's transaction commits (`None`: not set).
     pub concurrent_indexes: Option<bool>,
@@ -172,8 +177,9 @@ impl Repo {
     ) -> Result<Repo, Diagnostics> {
         let mut diags = Vec::new();
         let config = files::load_config(source, root, env, &mut diags);
-        let blueprints = files::load_blueprints(source, &config.servers, &mut diags);
-        let tenants = files::load_tenants(source, &config.servers, &blueprints, &mut diags);
+        let servers = config.parsed.then_some(&config.servers);
+        let blueprints = files::load_blueprints(source, servers, &mut diags);
+        let tenants = files::load_tenants(source, servers, &blueprints, &mut diags);
         identity::check(&config.servers, &tenants, &mut diags);
         if !diags.is_empty() {
             diags.sort();

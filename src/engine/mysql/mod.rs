@@ -47,6 +47,7 @@ const MAX_DATABASE_LEN: usize = 64;
 pub struct MysqlEngine {
     server: String,
     options: MySqlConnectOptions,
+    connect_timeout: Duration,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
     /// The server family, known once a declared model was built.
@@ -73,6 +74,7 @@ impl MysqlEngine {
         Ok(Self {
             server: server.name.clone(),
             options,
+            connect_timeout: server.connect_timeout,
             lock_timeout: server.lock_timeout,
             statement_timeout: server.statement_timeout,
             flavor: OnceLock::new(),
@@ -104,7 +106,7 @@ impl MysqlEngine {
         if let Some(db) = database {
             options = options.database(db);
         }
-        options.connect().await
+        super::connect_within(self.connect_timeout, options.connect()).await
     }
 
     /// Detects the server family and applies the server's statement timeout.

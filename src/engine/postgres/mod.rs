@@ -48,6 +48,7 @@ pub struct PostgresEngine {
     options: PgConnectOptions,
     /// Connections to the maintenance database, for listing and creating databases.
     maintenance: PgPool,
+    connect_timeout: Duration,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
     concurrent_indexes: bool,
@@ -100,8 +101,10 @@ impl PostgresEngine {
             server: server.name.clone(),
             maintenance: PgPoolOptions::new()
                 .max_connections(2)
+                .acquire_timeout(server.connect_timeout)
                 .connect_lazy_with(options.clone()),
             options,
+            connect_timeout: server.connect_timeout,
             lock_timeout: server.lock_timeout,
             statement_timeout: server.statement_timeout,
             concurrent_indexes: server.concurrent_indexes.unwrap_or(false),
@@ -110,10 +113,8 @@ impl PostgresEngine {
     }
 
     async fn connect_to(&self, database: &str) -> Result<PgConnection, EngineError> {
-        self.options
-            .clone()
-            .database(database)
-            .connect()
+        let options = self.options.clone().database(database);
+        super::connect_within(self.connect_timeout, options.connect())
             .await
             .map_err(EngineError::db(format!(
                 "connecting to {database} on server {}",
@@ -121,12 +122,28 @@ impl PostgresEngine {
             )))
     }
 
+    /// The maintenance pool, once one direct connection proved the server
+    /// answers: the pool retries a refused connection until its acquire
+    /// timeout and then only says "pool timed out", losing the reason.
+    async fn maintenance(&self) -> Result<&PgPool, EngineError> {
+        if self.maintenance.size() == 0 {
+            let conn = super::connect_within(self.connect_timeout, self.options.connect())
+                .await
+                .map_err(EngineError::db(format!(
+                    "connecting to server {}",
+                    self.server
+                )))?;
+            conn.close().await.ok();
+        }
+        Ok(&self.maintenance)
+    }
+
     /// Whether `database` exists; creates it when asked.
     async fn ensure_database(&self, database: &str, create: bool) -> Result<bool, EngineError> {
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(database)
-                .fetch_one(&self.maintenance)
+                .fetch_one(self.maintenance().await?)
                 .await
                 .map_err(EngineError::db(format!(
                     "listing databases on server {}",
@@ -261,7 +278,7 @@ impl Engine for PostgresEngine {
              AND datname <> current_database() AND left(datname, length($1)) <> $1 ORDER BY 1",
         )
         .bind(RESERVED_PREFIX)
-        .fetch_all(&self.maintenance)
+        .fetch_all(self.maintenance().await?)
         .await
         .map_err(EngineError::db(format!(
             "listing databases on server {}",

@@ -39,6 +39,8 @@ const UNLOCK_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then retur
 pub struct RedisEngine {
     client: redis::Client,
     server: String,
+    /// How long opening a connection may take (the server's `connect_timeout`).
+    connect_timeout: Duration,
     lock_timeout: Duration,
     /// What each blueprint built on this server declares, to know, when a
     /// tenant prefix is opened, its prefix form, password and policies.
@@ -77,14 +79,17 @@ impl RedisEngine {
         Ok(Self {
             client,
             server: server.name.clone(),
+            connect_timeout: server.connect_timeout,
             lock_timeout: server.lock_timeout,
             blueprints: Mutex::new(Vec::new()),
         })
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, EngineError> {
+        let config =
+            redis::AsyncConnectionConfig::new().set_connection_timeout(Some(self.connect_timeout));
         self.client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(driver_error(&format!(
                 "connecting to server {}",
