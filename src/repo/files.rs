@@ -32,6 +32,7 @@ struct ConfigFile {
 struct ServerFile {
     engine: Spanned<EngineKind>,
     url: Option<String>,
+    dev_url: Option<String>,
     path: Option<String>,
     max_connections: Option<usize>,
     lock_timeout: Option<Spanned<String>>,
@@ -57,6 +58,7 @@ struct EnvironmentFile {
 #[serde(deny_unknown_fields)]
 struct ServerOverride {
     url: Option<String>,
+    dev_url: Option<String>,
     path: Option<String>,
     max_connections: Option<usize>,
 }
@@ -211,6 +213,7 @@ pub(super) fn load_config(
         let mut s = server.clone();
         if let Some(o) = overrides.remove(name.as_str()) {
             s.url = o.url.or(s.url);
+            s.dev_url = o.dev_url.or(s.dev_url);
             s.path = o.path.or(s.path);
             s.max_connections = o.max_connections.or(s.max_connections);
         }
@@ -232,6 +235,16 @@ pub(super) fn load_config(
             }
             _ => {}
         }
+        if s.dev_url.is_some() && !matches!(engine, EngineKind::Postgres | EngineKind::Mysql) {
+            diags.push(diag(
+                file,
+                pos,
+                format!(
+                    "server {}: `dev_url` is for engines postgres and mysql (a {engine} declared model is not built on the server)",
+                    name.as_str()
+                ),
+            ));
+        }
         let lock_timeout = s
             .lock_timeout
             .as_ref()
@@ -246,6 +259,7 @@ pub(super) fn load_config(
                 name: name.to_string(),
                 engine,
                 url: s.url,
+                dev_url: s.dev_url,
                 path: s.path.map(|p| root.join(p)),
                 max_connections: s.max_connections.unwrap_or(16).max(1),
                 lock_timeout: lock_timeout.unwrap_or(Duration::from_secs(30)),
