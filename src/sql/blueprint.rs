@@ -89,6 +89,11 @@ pub fn parse_blueprint(
                         Verdict::Refuse("materialized view WITH DATA")
                     }
                     (Verdict::DeclareWith { kind, .. }, Some(false)) => Verdict::Declare(kind),
+                    (Verdict::Declare(_), _)
+                        if dialect == SqlDialect::Mysql && safety::has_definer_clause(text) =>
+                    {
+                        Verdict::Refuse("DEFINER")
+                    }
                     (verdict, _) => verdict,
                 };
                 match verdict {

@@ -471,6 +471,33 @@ pub fn refused_unparsed(text: &str, dialect: SqlDialect) -> Option<&'static str>
     Some(kind)
 }
 
+/// Whether a MySQL `CREATE` statement has a `DEFINER = account` clause
+/// before the kind of object it creates. sqlparser keeps the clause of a
+/// view but drops a trigger's, so the tokens are read.
+pub fn has_definer_clause(text: &str) -> bool {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&sqlparser::dialect::MySqlDialect {}, text).tokenize() else {
+        return false;
+    };
+    let mut tokens = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)));
+    while let Some(t) = tokens.next() {
+        let Token::Word(w) = t else { continue };
+        if w.quote_style.is_some() {
+            continue;
+        }
+        match w.value.to_uppercase().as_str() {
+            "TABLE" | "VIEW" | "TRIGGER" | "PROCEDURE" | "FUNCTION" | "EVENT" | "INDEX" => {
+                return false;
+            }
+            "DEFINER" if matches!(tokens.next(), Some(Token::Eq)) => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 fn like_name(like: &sqlparser::ast::CreateTableLikeKind) -> &ObjectName {
     match like {
         sqlparser::ast::CreateTableLikeKind::Parenthesized(l)
@@ -897,6 +924,11 @@ mod tests {
                 ("CREATE INDEX i ON t (a)", "CREATE INDEX"),
                 ("CREATE VIEW v AS SELECT a FROM t", "CREATE VIEW"),
                 ("CREATE TABLE t2 LIKE t", "CREATE TABLE"),
+                ("CREATE TABLE d (definer INT)", "CREATE TABLE"),
+                (
+                    "CREATE SQL SECURITY DEFINER VIEW v AS SELECT 1",
+                    "CREATE VIEW",
+                ),
             ],
         );
         accepted(

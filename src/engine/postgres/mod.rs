@@ -176,7 +176,7 @@ impl PostgresEngine {
                 .maintenance
                 .execute(
                     format!(
-                        "CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"
+                        "CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
                     )
                     .as_str(),
                 )
@@ -273,6 +273,7 @@ impl Engine for PostgresEngine {
     async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
         self.ensure_builder().await?;
         let mut conn = self.connect_to(SCRATCH_DATABASE).await?;
+        let mut escaped = false;
         let result = async {
             conn.execute("BEGIN")
                 .await
@@ -307,7 +308,33 @@ impl Engine for PostgresEngine {
                 Scope::database()
             };
             for statement in &blueprint.statements {
-                if let Err(e) = conn.execute(statement.text.as_str()).await {
+                // One statement per round trip (a prepared statement cannot
+                // hold two), then a check that it did not leave the builder
+                // role: RESET ROLE, SET SESSION AUTHORIZATION and COMMIT
+                // (which ends `SET LOCAL`) are refused by `validate`, and are
+                // caught here too before another statement runs.
+                let ran = conn
+                    .execute(sqlx::query(statement.text.as_str()).persistent(false))
+                    .await;
+                if ran.is_ok() {
+                    let role: String = sqlx::query_scalar("SELECT current_user::text")
+                        .fetch_one(&mut conn)
+                        .await
+                        .map_err(EngineError::db("checking the build role"))?;
+                    if role != BUILDER_ROLE {
+                        escaped = true;
+                        return Err(EngineError::Blueprint {
+                            file: blueprint.schema_path.display().to_string(),
+                            line: statement.position.line,
+                            column: statement.position.column,
+                            message: format!(
+                                "this {} left the build role {BUILDER_ROLE} (now {role}, or the build's transaction ended): the build stops here",
+                                statement.kind
+                            ),
+                        });
+                    }
+                }
+                if let Err(e) = ran {
                     let (mut line, mut column) =
                         (statement.position.line, statement.position.column);
                     let db = e.as_database_error();
@@ -334,6 +361,12 @@ impl Engine for PostgresEngine {
         .await;
         // Never keep anything: the scratch database stays empty.
         conn.execute("ROLLBACK").await.ok();
+        if escaped {
+            // A COMMIT kept what was built so far: only the builder's own
+            // objects in the scratch database, dropped here.
+            let drop = format!("DROP OWNED BY {}", quote_ident(BUILDER_ROLE));
+            conn.execute(drop.as_str()).await.ok();
+        }
         conn.close().await.ok();
         Ok(Schema::Sql(result?))
     }
