@@ -529,12 +529,16 @@ fn dev_url_is_refused_where_no_model_is_built_on_a_server() {
     let config = std::fs::read_to_string(repo.path().join("tenantctl.yaml")).unwrap();
     repo.write(
         "tenantctl.yaml",
-        &config.replace("engine: sqlite\n", "engine: sqlite\n    dev_url: \"${DEV_URL}\"\n"),
+        &config.replace(
+            "engine: sqlite\n",
+            "engine: sqlite\n    dev_url: \"${DEV_URL}\"\n",
+        ),
     );
     let out = repo.run(&["validate"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
-        format!("{}{}", out.stdout, out.stderr).contains("`dev_url` is for engines postgres and mysql"),
+        format!("{}{}", out.stdout, out.stderr)
+            .contains("`dev_url` is for engines postgres and mysql"),
         "{}{}",
         out.stdout,
         out.stderr
