@@ -448,6 +448,60 @@ mod my {
             .expect("a declaration builds");
         fleet.client.sql(None, &format!("DROP DATABASE {db}"));
     }
+
+    #[test]
+    fn dev_url_builds_the_model_elsewhere_so_a_plan_needs_only_read_access() {
+        let Some(url) = server_url() else { return };
+        let fleet = Fleet::new(
+            &url,
+            "devurl",
+            "CREATE TABLE items (id INT PRIMARY KEY);\n",
+            &["acme"],
+        );
+        fleet.expect(&["reconcile", "--apply"], 0);
+        let reader = unique("ro");
+        let db = fleet.database("acme");
+        fleet.client.sql(
+            None,
+            &format!("CREATE USER '{reader}'@'%' IDENTIFIED BY 'ro-pass'; GRANT SELECT ON `{db}`.* TO '{reader}'@'%'"),
+        );
+        let reader_url = format!("mysql://{reader}:ro-pass@{}", fleet.client.host_port());
+        fleet.set_schema("CREATE TABLE items (id INT PRIMARY KEY, name TEXT);\n");
+        let plan = |config: &str, dev: Option<&str>| {
+            fleet.write("tenantctl.yaml", config);
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"));
+            cmd.arg("--repo")
+                .arg(fleet.root())
+                .args(["reconcile", "--plan"]);
+            cmd.env("READONLY_URL", &reader_url);
+            if let Some(dev) = dev {
+                cmd.env("DEV_URL", dev);
+            }
+            cmd.output().unwrap()
+        };
+        let config = "servers:\n  my:\n    engine: mysql\n    url: \"${READONLY_URL}\"\n";
+        let out = plan(config, None);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{shown}");
+        assert!(
+            shown.contains("CREATE USER"),
+            "the error names the missing privilege: {shown}"
+        );
+        assert!(!shown.contains("ro-pass"), "{shown}");
+        let out = plan(
+            &format!("{config}    dev_url: \"${{DEV_URL}}\"\n"),
+            Some(&url),
+        );
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{shown}");
+        assert!(shown.contains("name"), "the plan adds the column: {shown}");
+        let columns = fleet.client.sql(
+            None,
+            &format!("SELECT count(*) FROM information_schema.columns WHERE table_schema = '{db}' AND table_name = 'items'"),
+        );
+        assert_eq!(columns.trim(), "1", "planning changed nothing");
+        fleet.client.sql(None, &format!("DROP USER '{reader}'@'%'"));
+    }
 }
 
 // -------------------------------------------------------------------- SQLite

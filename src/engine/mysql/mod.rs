@@ -188,12 +188,14 @@ fn random_password() -> Result<String, EngineError> {
 impl MysqlEngine {
     /// What the connecting account lacks to create the build user, and how
     /// to grant it (docs/engines/mysql.md, "Accounts").
-    fn builder_error(&self, doing: &str, user: &str, e: &sqlx::Error) -> EngineError {
+    fn builder_error(&self, doing: &str, e: &sqlx::Error) -> EngineError {
         EngineError::Other(format!(
-            "server {}: {doing} the build user {user} failed: {}. Declared models are built by a user \
-             created for the run and granted only its scratch database: the connecting account needs \
-             CREATE USER and the privileges it grants WITH GRANT OPTION on `{RESERVED_PREFIX}scratch_%`.* \
-             (e.g. GRANT ALL PRIVILEGES ON `{RESERVED_PREFIX}scratch\\_%`.* TO <account> WITH GRANT OPTION)",
+            "server {}: {doing} failed: {}. Declared models are built in a scratch database by a user \
+             created for the run and granted only that database: the connecting account needs \
+             CREATE USER, and all privileges WITH GRANT OPTION on `{RESERVED_PREFIX}scratch_%`.* \
+             (GRANT CREATE USER ON *.* TO <account>; \
+             GRANT ALL PRIVILEGES ON `{RESERVED_PREFIX}scratch\\_%`.* TO <account> WITH GRANT OPTION), \
+             or set dev_url to a server where it has them",
             self.server,
             driver_message(e)
         ))
@@ -312,7 +314,9 @@ impl Engine for MysqlEngine {
                 .as_str(),
             )
             .await
-            .map_err(EngineError::db("creating a scratch database"))?;
+            .map_err(|e| {
+                self.builder_error(&format!("creating the scratch database {scratch}"), &e)
+            })?;
         // The blueprint runs as a user of this run only, granted nothing
         // but the scratch database: another database, DEFINER=root, files
         // and plugins are refused by the server itself.
@@ -328,9 +332,12 @@ impl Engine for MysqlEngine {
             quote_ident(&scratch)
         );
         let result = match server.execute(create.as_str()).await {
-            Err(e) => Err(self.builder_error("creating", &builder, &e)),
+            Err(e) => Err(self.builder_error(&format!("creating the build user {builder}"), &e)),
             Ok(_) => match server.execute(grant.as_str()).await {
-                Err(e) => Err(self.builder_error("granting the scratch database to", &builder, &e)),
+                Err(e) => Err(self.builder_error(
+                    &format!("granting {scratch} to the build user {builder}"),
+                    &e,
+                )),
                 Ok(_) => {
                     self.build_in(&scratch, &builder, &password, blueprint)
                         .await

@@ -236,7 +236,7 @@ impl PostgresEngine {
              Declared models are built as {BUILDER_ROLE}, a NOLOGIN role owning only {SCRATCH_DATABASE}: \
              the connecting role needs CREATEROLE and CREATEDB (or superuser), or an administrator runs once: \
              CREATE ROLE {BUILDER_ROLE} NOLOGIN; GRANT {BUILDER_ROLE} TO <connecting role>; \
-             CREATE DATABASE {SCRATCH_DATABASE} OWNER {BUILDER_ROLE}",
+             CREATE DATABASE {SCRATCH_DATABASE} OWNER {BUILDER_ROLE}; or set dev_url to a server where it may",
             self.server
         ))
     }
