@@ -548,20 +548,23 @@ mod lite {
     }
 
     #[tokio::test]
-    async fn with_validate_bypassed_the_in_memory_build_cannot_write_files_or_load_code() {
+    async fn with_validate_bypassed_the_in_memory_build_still_refuses_attach() {
         let target = tempfile::tempdir().unwrap();
         let file = target.path().join("written.db");
         let repo = TestRepo::sqlite(
             &[("shop", "CREATE TABLE items (id INTEGER PRIMARY KEY);\n")],
             &["acme"],
         );
-        // sqlx leaves load_extension() disabled: no shared library is loaded.
-        let loaded =
-            bypassing_validate(repo.path(), "shop", &["SELECT load_extension('/tmp/evil')"]);
-        let err = build(&loaded, "local", "shop")
-            .await
-            .expect_err("load_extension");
-        assert!(err.contains("not authorized"), "{err}");
+        let attach = format!("ATTACH '{}' AS x", file.display());
+        let hidden = format!("CREATE TABLE y (a); ATTACH '{}' AS x", file.display());
+        let vacuum = format!("VACUUM INTO '{}'", file.display());
+        for sql in [&attach, &hidden, &vacuum] {
+            let loaded = bypassing_validate(repo.path(), "shop", &[sql]);
+            let err = build(&loaded, "local", "shop").await.expect_err(sql);
+            assert!(err.contains("refused"), "{sql}: {err}");
+            assert!(!file.exists(), "{sql} wrote {}", file.display());
+        }
+        // A view calling load_extension() is declared, never run.
         let loaded = bypassing_validate(
             repo.path(),
             "shop",
@@ -573,7 +576,6 @@ mod lite {
         build(&loaded, "local", "shop")
             .await
             .expect("a view is not run");
-        assert!(!file.exists());
     }
 }
 
