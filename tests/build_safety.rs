@@ -152,6 +152,10 @@ mod pg {
             "LOAD 'plpgsql'".into(),
             "CREATE FUNCTION f() RETURNS int AS '/lib/x.so', 'f' LANGUAGE c".into(),
             "CREATE EVENT TRIGGER e ON ddl_command_end EXECUTE FUNCTION f()".into(),
+            // Folded at CREATE TABLE outside a security-restricted context, where
+            // a superuser session could switch role back: refused by validate.
+            "CREATE FUNCTION f() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('role', 'postgres', true); RETURN 1; END $$;\nCREATE TABLE g (a int, b int GENERATED ALWAYS AS (a + f()) STORED)".into(),
+            "CREATE FUNCTION f() RETURNS int IMMUTABLE LANGUAGE sql AS $$ SELECT 1 $$;\nCREATE TABLE p (a int) PARTITION BY RANGE ((a + f()))".into(),
         ];
         for attempt in &attempts {
             fleet.write_schema(&format!("CREATE TABLE items (id int);\n{attempt};\n"));
@@ -240,6 +244,55 @@ mod pg {
             .expect("a declaration builds");
     }
 
+    #[test]
+    fn code_the_server_runs_while_building_is_bounded_by_the_builder_role() {
+        // PostgreSQL folds an IMMUTABLE function with constant arguments when
+        // it checks an index expression: the function runs at CREATE INDEX.
+        // The blueprint below is made of declarations only and passes
+        // validate; the builder role is what stops the code it runs.
+        let Some(url) = pg_url() else { return };
+        let mut fleet = Fleet::new(&url, "folded", &["acme"]);
+        let victim = victim(&mut fleet);
+        let file = format!("/tmp/tenantctl-folded-{}", fleet.prefix);
+        for body in [
+            format!("EXECUTE 'COPY (SELECT 1) TO ''{file}''';"),
+            "EXECUTE 'CREATE EXTENSION dblink';".to_string(),
+            format!("EXECUTE 'DROP DATABASE {victim}';"),
+            "EXECUTE 'ALTER ROLE _tenantctl_builder SUPERUSER';".to_string(),
+            "PERFORM set_config('role', 'postgres', true); PERFORM pg_read_file('/etc/hostname');"
+                .to_string(),
+            // What a non-volatile function may still call is bounded by the role.
+            "PERFORM pg_read_file('/etc/hostname');".to_string(),
+            format!("PERFORM lo_export(lo_from_bytea(0, 'x'), '{file}');"),
+            "PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'postgres';"
+                .to_string(),
+        ] {
+            fleet.write_schema(&format!(
+                "CREATE TABLE items (id int);\n\
+                 CREATE FUNCTION f() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN {body} RETURN 1; END $$;\n\
+                 CREATE INDEX i ON items ((id + f()));\n"
+            ));
+            let out = fleet.run(&["validate"]);
+            assert_eq!(out.status.code(), Some(0), "{body}: {}", text(&out));
+            let out = fleet.run(&["reconcile", "--plan"]);
+            let shown = text(&out);
+            assert_eq!(out.status.code(), Some(1), "{body}: {shown}");
+            assert!(shown.contains("schema.sql:3:"), "{body}: {shown}");
+            assert!(
+                [
+                    "permission denied",
+                    "not allowed in a non-volatile function",
+                    "security-restricted operation",
+                    "must be a superuser",
+                ]
+                .iter()
+                .any(|m| shown.contains(m)),
+                "the server refused it: {shown}"
+            );
+            intact(&fleet, &victim);
+            assert!(!Path::new(&file).exists());
+        }
+    }
     #[tokio::test]
     async fn with_validate_bypassed_the_builder_role_makes_the_server_refuse() {
         let Some(url) = pg_url() else { return };

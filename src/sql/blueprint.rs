@@ -37,6 +37,10 @@ pub fn parse_blueprint(
         }
     };
     let offsets = LineOffsets::new(source);
+    // PostgreSQL: functions the blueprint creates, and the table expressions
+    // the server evaluates at CREATE TABLE, checked against each other last.
+    let mut functions = Vec::new();
+    let mut evaluated = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
         let first = parser.peek_token();
@@ -84,6 +88,10 @@ pub fn parse_blueprint(
                 };
                 let begin = offsets.byte_offset(source, first.span.start);
                 let text = source[begin..end].trim_end();
+                if dialect == SqlDialect::Postgres {
+                    functions.extend(safety::created_function(&statement));
+                    evaluated.extend(safety::build_evaluated(&statement).map(|e| (start, e)));
+                }
                 let verdict = match (classify(&statement, dialect), with_data) {
                     (Verdict::DeclareWith { .. }, Some(true)) => {
                         Verdict::Refuse("materialized view WITH DATA")
@@ -131,6 +139,15 @@ pub fn parse_blueprint(
                     errors.push(error_position(&e, start));
                 }
             }
+        }
+    }
+    for (at, expressions) in evaluated {
+        if functions
+            .iter()
+            .any(|f| super::mentions_identifier(&expressions, f))
+        {
+            let kind = "blueprint function in a generated column or partition key";
+            errors.push((at, safety::message(kind)));
         }
     }
     (statements, errors)

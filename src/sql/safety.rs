@@ -125,6 +125,10 @@ pub const REFUSED: &[(&str, &str)] = &[
         "the server evaluates partition bound expressions when the table is created: write constants",
     ),
     (
+        "blueprint function in a generated column or partition key",
+        "PostgreSQL runs an IMMUTABLE function with constant arguments while it creates the table: call only built-in functions there",
+    ),
+    (
         "other database",
         "names an object in another database: a MySQL blueprint declares objects of its own database only",
     ),
@@ -496,6 +500,39 @@ pub fn has_definer_clause(text: &str) -> bool {
         }
     }
     false
+}
+
+/// The name (last part) of the function a statement creates.
+pub fn created_function(statement: &Statement) -> Option<String> {
+    match statement {
+        Statement::CreateFunction(f) => f.name.0.last().map(|p| p.to_string()),
+        _ => None,
+    }
+}
+
+/// The expressions of a `CREATE TABLE` that PostgreSQL evaluates while it
+/// creates the table, outside a security-restricted context: it folds an
+/// IMMUTABLE function with constant arguments in a generated column or a
+/// partition key, so such a function runs during the build.
+pub fn build_evaluated(statement: &Statement) -> Option<String> {
+    use sqlparser::ast::ColumnOption;
+    let Statement::CreateTable(t) = statement else {
+        return None;
+    };
+    let mut text: Vec<String> = t
+        .columns
+        .iter()
+        .flat_map(|c| &c.options)
+        .filter_map(|o| match &o.option {
+            ColumnOption::Generated {
+                generation_expr: Some(e),
+                ..
+            } => Some(e.to_string()),
+            _ => None,
+        })
+        .collect();
+    text.extend(t.partition_by.as_ref().map(|e| e.to_string()));
+    (!text.is_empty()).then(|| text.join(" "))
 }
 
 fn like_name(like: &sqlparser::ast::CreateTableLikeKind) -> &ObjectName {
@@ -943,6 +980,33 @@ mod tests {
                 ("CREATE VIEW v AS SELECT 1", "CREATE VIEW"),
                 ("CREATE INDEX i ON t (a)", "CREATE INDEX"),
             ],
+        );
+    }
+
+    #[test]
+    fn blueprint_functions_may_not_run_at_create_table() {
+        let f = "CREATE FUNCTION f() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;\n";
+        for table in [
+            "CREATE TABLE g (a int, b int GENERATED ALWAYS AS (a + f()) STORED)",
+            "CREATE TABLE p (a int) PARTITION BY RANGE ((a + f()))",
+        ] {
+            let (_, errors) = parse_blueprint(&format!("{f}{table}"), SqlDialect::Postgres);
+            assert_eq!(errors.len(), 1, "{table}: {errors:?}");
+            assert_eq!(errors[0].0.line, 2);
+            assert_eq!(
+                errors[0].1,
+                message("blueprint function in a generated column or partition key")
+            );
+        }
+        let (_, errors) = parse_blueprint(
+            &format!(
+                "{f}CREATE TABLE g (a int, b int GENERATED ALWAYS AS (lower(a::text) || 'x') STORED);\nCREATE INDEX i ON g ((f() + a))"
+            ),
+            SqlDialect::Postgres,
+        );
+        assert!(
+            errors.is_empty(),
+            "built-in functions and index expressions: {errors:?}"
         );
     }
 
