@@ -313,6 +313,31 @@ mod pg {
     }
 
     #[test]
+    fn a_createdb_createrole_connecting_role_is_enough_to_build() {
+        let Some(url) = pg_url() else { return };
+        let fleet = Fleet::new(&url, "createrole", &["acme"]);
+        fleet.write_schema("CREATE TABLE items (id int PRIMARY KEY);\n");
+        let admin = format!("{}_adm", fleet.prefix);
+        psql(
+            &url,
+            "postgres",
+            &format!("CREATE ROLE {admin} LOGIN PASSWORD 'adm-pass' CREATEDB CREATEROLE"),
+        );
+        let rest = url.split_once('@').unwrap().1;
+        let out = fleet
+            .command(&["reconcile", "--plan"])
+            .env(
+                "TENANTCTL_TEST_PG_URL",
+                format!("postgres://{admin}:adm-pass@{rest}"),
+            )
+            .output()
+            .unwrap();
+        let shown = text(&out);
+        psql(&url, "postgres", &format!("DROP ROLE {admin}"));
+        assert_eq!(out.status.code(), Some(0), "{shown}");
+        assert!(shown.contains("create"), "{shown}");
+    }
+    #[test]
     fn dev_url_builds_the_model_elsewhere_so_a_plan_needs_only_read_access() {
         let Some(url) = pg_url() else { return };
         let fleet = Fleet::new(&url, "devurl", &["acme"]);
