@@ -153,13 +153,26 @@ async fn prepare(targets: &[Target<'_>]) -> Shared {
             );
         }
     }
+    // Servers with a `dev_url` build their declared models there.
+    let mut builders: HashMap<String, Result<Arc<dyn Engine>, String>> = HashMap::new();
+    for t in targets {
+        if t.server.dev_url.is_some() && !builders.contains_key(&t.server.name) {
+            let engine = engine::connect(&t.server.build_server())
+                .await
+                .map_err(|e| e.to_string());
+            builders.insert(t.server.name.clone(), engine);
+        }
+    }
     let mut declared = HashMap::new();
     for t in targets {
         let key = (t.blueprint.name.clone(), t.server.name.clone());
         if declared.contains_key(&key) {
             continue;
         }
-        let schema = match &engines[&t.server.name] {
+        let builder = builders
+            .get(&t.server.name)
+            .unwrap_or(&engines[&t.server.name]);
+        let schema = match builder {
             Ok(engine) => engine
                 .declared_schema(t.blueprint)
                 .await

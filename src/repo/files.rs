@@ -32,6 +32,7 @@ struct ConfigFile {
 struct ServerFile {
     engine: Spanned<EngineKind>,
     url: Option<Spanned<String>>,
+    dev_url: Option<Spanned<String>>,
     path: Option<Spanned<String>>,
     max_connections: Option<usize>,
     lock_timeout: Option<Spanned<String>>,
@@ -58,6 +59,7 @@ struct EnvironmentFile {
 #[serde(deny_unknown_fields)]
 struct ServerOverride {
     url: Option<Spanned<String>>,
+    dev_url: Option<Spanned<String>>,
     path: Option<Spanned<String>>,
     max_connections: Option<usize>,
 }
@@ -248,6 +250,7 @@ pub(super) fn load_config(
         let mut s = server.clone();
         if let Some(o) = overrides.remove(name.as_str()) {
             s.url = o.url.or(s.url);
+            s.dev_url = o.dev_url.or(s.dev_url);
             s.path = o.path.or(s.path);
             s.max_connections = o.max_connections.or(s.max_connections);
         }
@@ -268,6 +271,16 @@ pub(super) fn load_config(
                 ));
             }
             _ => {}
+        }
+        if s.dev_url.is_some() && !matches!(engine, EngineKind::Postgres | EngineKind::Mysql) {
+            diags.push(diag(
+                file,
+                pos,
+                format!(
+                    "server {}: `dev_url` is for engines postgres and mysql (a {engine} declared model is not built on the server)",
+                    name.as_str()
+                ),
+            ));
         }
         let lock_timeout = s
             .lock_timeout
@@ -290,7 +303,7 @@ pub(super) fn load_config(
                 "connect_timeout must be more than 0s: it bounds every connection attempt",
             ));
         }
-        if let Some(url) = &s.url {
+        for url in [&s.url, &s.dev_url].into_iter().flatten() {
             check_url_template(url, file, diags);
         }
         let path = s.path.as_ref().and_then(|p| expand_setting(p, file, diags));
@@ -304,6 +317,7 @@ pub(super) fn load_config(
                 name: name.to_string(),
                 engine,
                 url: s.url.map(|u| u.to_string()),
+                dev_url: s.dev_url.map(|u| u.to_string()),
                 path: path.map(|p| root.join(p)),
                 max_connections: s.max_connections.unwrap_or(16).max(1),
                 lock_timeout: lock_timeout.unwrap_or(Duration::from_secs(30)),

@@ -351,6 +351,7 @@ mod tests {
             name: "s".into(),
             engine,
             url: Some(url.into()),
+            dev_url: None,
             path: None,
             max_connections: 1,
             lock_timeout: Duration::from_secs(1),

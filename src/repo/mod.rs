@@ -51,6 +51,10 @@ pub struct Server {
     /// Connection URL template, with `${VAR}` still unexpanded so secrets
     /// are only resolved when connecting.
     pub url: Option<String>,
+    /// A separate server of the same engine where declared models are
+    /// built instead (Atlas's "dev database"), `${VAR}` unexpanded: with it,
+    /// planning needs no write rights on `url`.
+    pub dev_url: Option<String>,
     /// SQLite: the directory holding one `NAME.db` file per database.
     pub path: Option<PathBuf>,
     /// Most tenant databases of this server worked on at once.
@@ -78,6 +82,20 @@ impl Server {
             .as_deref()
             .ok_or_else(|| format!("server {}: no url configured", self.name))?;
         env::expand_env(url).map_err(|e| format!("server {}: {e}", self.name))
+    }
+
+    /// The server declared models are built on: this one, or a copy
+    /// pointing at `dev_url` (named `NAME (dev_url)` in messages).
+    pub fn build_server(&self) -> std::borrow::Cow<'_, Server> {
+        match &self.dev_url {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(dev) => std::borrow::Cow::Owned(Server {
+                name: format!("{} (dev_url)", self.name),
+                url: Some(dev.clone()),
+                dev_url: None,
+                ..self.clone()
+            }),
+        }
     }
 
     /// Where the server is, safe to print (passwords redacted).
