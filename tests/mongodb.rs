@@ -599,7 +599,7 @@ fn mongodb_failed_apply_is_recorded_and_a_rerun_converges() {
         history.get_str("outcome").unwrap().to_string()
     });
     assert!(
-        outcome.starts_with("failed after 1 statement(s)"),
+        outcome.starts_with("failed after 1 of 2 statements"),
         "{outcome}"
     );
 

@@ -26,10 +26,11 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgErrorPosition, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection};
 
-use super::{
-    Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, RESERVED_PREFIX, bind_history, first_line, history_from_row,
+use super::apply::{Applier, Atomicity};
+use super::sql_history::{
+    Placeholders, bind_history, bind_update, insert_sql, read_last, update_sql,
 };
+use super::{Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, RESERVED_PREFIX};
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
 use crate::repo::{Blueprint, Server};
@@ -354,8 +355,14 @@ impl PostgresDatabase {
     async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         self.conn.execute(sql).await.map(|_| ())
     }
+}
 
-    /// Takes the tenant's advisory lock for this session, waiting at most `lock_timeout`.
+#[async_trait]
+impl Applier for PostgresDatabase {
+    const ATOMICITY: Atomicity = Atomicity::Transaction;
+
+    /// Takes the tenant's advisory lock for this session, waiting at most
+    /// `lock_timeout` (also released if the session ends).
     async fn lock(&mut self) -> Result<(), EngineError> {
         self.exec(&format!(
             "SET lock_timeout = {}",
@@ -378,64 +385,19 @@ impl PostgresDatabase {
         }
     }
 
-    /// The transaction, then the statements that must run outside one.
-    async fn migrate_locked(
-        &mut self,
-        planner: Planner<'_>,
-        record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        self.exec("BEGIN").await.map_err(EngineError::db(format!(
-            "starting a transaction on {}",
-            self.name
-        )))?;
-        let outcome = self.migrate_in_transaction(planner, record).await;
-        let end = match &outcome {
-            Ok((MigrateOutcome::Applied { .. }, _)) => "COMMIT",
-            _ => "ROLLBACK",
-        };
-        let ended = self.exec(end).await;
-        let (outcome, deferred) = match (outcome, ended) {
-            (Ok(o), Ok(())) => o,
-            (Ok(_), Err(e)) => return Err(EngineError::db(format!("{end} on {}", self.name))(e)),
-            (Err(e), _) => return Err(e),
-        };
-        if deferred.is_empty() {
-            return Ok(outcome);
-        }
-        for statement in &deferred {
-            self.exec(statement).await.map_err(|e| {
-                EngineError::Other(format!(
-                    "the transaction was committed, then `{}` failed: {}; the next run builds it again",
-                    first_line(statement),
-                    e.as_database_error()
-                        .map_or_else(|| e.to_string(), |d| d.message().to_string())
-                ))
-            })?;
-        }
-        // The history row (ours: the lock is still held) must describe the
-        // schema with the concurrently built indexes, or drift would take
-        // them for changes made by hand.
-        let after = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
-        sqlx::query(&format!(
-            "UPDATE {0} SET schema_fingerprint = $1, schema_json = $2 WHERE id = (SELECT max(id) FROM {0})",
-            self.history_table()
-        ))
-        .bind(after.fingerprint())
-        .bind(serde_json::to_string(&after).ok())
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("recording the concurrently built indexes in history"))?;
-        Ok(outcome)
+    async fn unlock(&mut self) -> Result<(), EngineError> {
+        sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(&self.name)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::db(format!("unlocking {}", self.name)))?;
+        Ok(())
     }
 
-    /// Everything after `BEGIN`, up to (not including) `COMMIT`; also
-    /// returns the statements to run after the commit.
-    async fn migrate_in_transaction(
-        &mut self,
-        planner: Planner<'_>,
-        mut record: HistoryRecord,
-    ) -> Result<(MigrateOutcome, Vec<String>), EngineError> {
+    async fn begin(&mut self) -> Result<(), EngineError> {
         let mut settings = vec![
+            "BEGIN".to_string(),
             format!(
                 "SET LOCAL lock_timeout = {}",
                 self.lock_timeout.as_millis().max(1)
@@ -451,68 +413,50 @@ impl PostgresDatabase {
             ));
         }
         for s in &settings {
-            self.exec(s)
-                .await
-                .map_err(EngineError::db("preparing the transaction"))?;
+            self.exec(s).await.map_err(EngineError::db(format!(
+                "starting a transaction on {}",
+                self.name
+            )))?;
         }
-        let live = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
-        let steps = match planner(&live) {
-            Ok(steps) => steps,
-            Err(reason) => return Ok((MigrateOutcome::Refused(reason), Vec::new())),
-        };
-        if steps.is_empty() {
-            return Ok((MigrateOutcome::UpToDate, Vec::new()));
-        }
-        let mut count = 0;
-        let mut deferred = Vec::new();
-        for step in &steps {
-            for statement in &step.statements {
-                if migrate::is_concurrent(statement) {
-                    deferred.push(statement.clone());
-                    count += 1;
-                    continue;
-                }
-                self.exec(statement).await.map_err(|e| {
-                    let message = e
-                        .as_database_error()
-                        .map_or_else(|| e.to_string(), |d| d.message().to_string());
-                    EngineError::Other(format!(
-                        "{} failed at `{}`: {message}",
-                        step.description,
-                        first_line(statement)
-                    ))
-                })?;
-                count += 1;
-            }
-        }
-        let after = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
-        record.schema_fingerprint = after.fingerprint();
-        record.schema = serde_json::to_string(&after).ok();
-        record.statements = steps
-            .iter()
-            .flat_map(|s| s.statements.iter().cloned())
-            .collect();
-        record.outcome = "applied".into();
-        self.write_history(&record).await?;
-        Ok((MigrateOutcome::Applied { statements: count }, deferred))
+        Ok(())
     }
 
-    async fn write_history(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+    async fn end(&mut self, commit: bool) -> Result<(), EngineError> {
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        self.exec(end)
+            .await
+            .map_err(EngineError::db(format!("{end} on {}", self.name)))
+    }
+
+    fn after_commit(&self, statement: &str) -> bool {
+        migrate::is_concurrent(statement)
+    }
+
+    async fn introspect(&mut self) -> Result<Schema, EngineError> {
+        Ok(Schema::Sql(
+            inspect::inspect(&mut self.conn, &self.scope).await?,
+        ))
+    }
+
+    async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
+        self.exec(statement)
+            .await
+            .map_err(EngineError::db("running a statement"))
+    }
+
+    async fn history_append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+        let table = self.history_table();
         self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (\
+            "CREATE TABLE IF NOT EXISTS {table} (\
              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, applied_at text NOT NULL, \
              tenantctl_version text NOT NULL, git_commit text, blueprint text NOT NULL, \
              blueprint_hash text NOT NULL, schema_fingerprint text NOT NULL, \
-             statements text NOT NULL, outcome text NOT NULL, schema_json text)",
-            self.history_table()
+             statements text NOT NULL, outcome text NOT NULL, schema_json text)"
         ))
         .await
         .map_err(EngineError::db("creating the history table"))?;
         bind_history(
-            sqlx::query(&format!(
-                "INSERT INTO {} ({HISTORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                self.history_table()
-            )),
+            sqlx::query(&insert_sql(&table, Placeholders::Dollar)),
             record,
         )
         .execute(&mut self.conn)
@@ -520,52 +464,35 @@ impl PostgresDatabase {
         .map_err(EngineError::db("writing the history record"))?;
         Ok(())
     }
-}
 
-#[async_trait]
-impl Connection for PostgresDatabase {
-    async fn introspect(&mut self) -> Result<Schema, EngineError> {
-        Ok(Schema::Sql(
-            inspect::inspect(&mut self.conn, &self.scope).await?,
-        ))
-    }
-
-    async fn migrate(
+    async fn history_update(
         &mut self,
-        planner: Planner<'_>,
-        record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        self.lock().await?;
-        let outcome = self.migrate_locked(planner, record).await;
-        // Also released if the session ends.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
-            .bind(LOCK_CLASS)
-            .bind(&self.name)
-            .execute(&mut self.conn)
-            .await;
-        outcome
+        record: &HistoryRecord,
+        _completed: usize,
+    ) -> Result<(), EngineError> {
+        let table = self.history_table();
+        let newest = format!("WHERE id = (SELECT max(id) FROM {table})");
+        bind_update(
+            sqlx::query(&update_sql(&table, Placeholders::Dollar, "", &newest)),
+            record,
+        )
+        .execute(&mut self.conn)
+        .await
+        .map_err(EngineError::db("updating the history record"))?;
+        Ok(())
     }
 
-    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
+    async fn last_finished(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
+        let table = self.history_table();
         let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(self.history_table())
+            .bind(&table)
             .fetch_one(&mut self.conn)
             .await
             .map_err(EngineError::db("reading history"))?;
         if !exists {
             return Ok(None);
         }
-        let row = sqlx::query(&format!(
-            "SELECT {HISTORY_COLUMNS} FROM {} ORDER BY id DESC LIMIT 1",
-            self.history_table()
-        ))
-        .fetch_optional(&mut self.conn)
-        .await
-        .map_err(EngineError::db("reading history"))?;
-        row.as_ref()
-            .map(history_from_row)
-            .transpose()
-            .map_err(EngineError::db("reading history"))
+        read_last(&mut self.conn, &table).await
     }
 }
 
