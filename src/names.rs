@@ -54,3 +54,8 @@ mod tests {
         }
     }
 }
+
+/// The prefix of tenantctl's own objects in tenant databases; introspection skips them.
+pub const RESERVED_PREFIX: &str = "_tenantctl_";
+/// The history table/collection in every tenant database.
+pub const HISTORY_TABLE: &str = "_tenantctl_history";

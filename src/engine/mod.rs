@@ -19,8 +19,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server};
 
 /// A failure talking to a database, with the context of what was being done.
@@ -250,7 +250,4 @@ pub async fn check_offline(blueprint: &Blueprint) -> Result<(), EngineError> {
     }
 }
 
-/// The prefix of tenantctl's own objects in tenant databases; introspection skips them.
-pub const RESERVED_PREFIX: &str = "_tenantctl_";
-/// The history table/collection.
-pub const HISTORY_TABLE: &str = "_tenantctl_history";
+pub use crate::names::{HISTORY_TABLE, RESERVED_PREFIX};

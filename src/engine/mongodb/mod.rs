@@ -19,9 +19,9 @@ use mongodb::{Client, Database};
 use super::apply::{Applier, Atomicity, FINISHED_REGEX};
 use super::lease::{LeaseLock, LeaseStore};
 use super::{Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord};
+use crate::diff::Step;
 use crate::model::document::Object;
 use crate::model::{EngineKind, Schema, document};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server, env::redact};
 
 /// The collection holding a tenant database's apply lock.

@@ -13,10 +13,10 @@ use super::inspect::{
     table_collation,
 };
 use super::{quote_ident, quote_literal};
+use crate::diff::Step;
 use crate::diff::{self, Change, Hazard, HazardKind, TableChange};
 use crate::engine::EngineError;
 use crate::model::sql::{Column, Index, SqlSchema, Table};
-use crate::plan::Step;
 
 /// Steps by phase: run in this order.
 #[derive(Default)]

@@ -27,8 +27,8 @@ use super::sql_history::{
 use super::{
     Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, RESERVED_PREFIX, driver_message,
 };
+use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server, env};
 use inspect::Flavor;
 

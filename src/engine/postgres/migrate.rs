@@ -13,10 +13,10 @@
 //! server printed itself; views, triggers, indexes and functions reuse the
 //! server's own definition text.
 
+use crate::diff::Step;
 use crate::diff::{self, Change, Hazard, HazardKind, TableChange};
 use crate::engine::EngineError;
 use crate::model::sql::{Column, ForeignKey, SqlObject, SqlSchema, Table};
-use crate::plan::Step;
 use crate::sql::{quote_ident, quote_literal};
 
 use super::inspect::{OBJECT_ORDER, trigger_key};

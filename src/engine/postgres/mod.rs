@@ -31,8 +31,8 @@ use super::sql_history::{
     Placeholders, bind_history, bind_update, insert_sql, read_last, update_sql,
 };
 use super::{Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, RESERVED_PREFIX};
+use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server};
 use crate::sql::quote_ident;
 

@@ -19,9 +19,9 @@ use redis::aio::MultiplexedConnection;
 use super::apply::{Applier, Atomicity, is_finished};
 use super::lease::{LeaseLock, LeaseStore};
 use super::{Connection, Engine, EngineError, HistoryRecord};
+use crate::diff::Step;
 use crate::model::keyvalue::{self, KeyValueSchema};
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server, env::redact};
 
 /// The prefix of tenantctl's own keys.

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::diff::Step;
 use crate::diff::{self, Change, Hazard, HazardKind, TableChange};
 use crate::engine::{EngineError, RESERVED_PREFIX};
 use crate::model::sql::{Column, SqlSchema, Table};
-use crate::plan::Step;
 use crate::sql::{quote_ident, rename_created_object};
 
 use super::inspect::column_definition;

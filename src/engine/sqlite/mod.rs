@@ -19,8 +19,8 @@ use super::sql_history::{
     Placeholders, bind_history, bind_update, insert_sql, read_last, update_sql,
 };
 use super::{Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, driver_message};
+use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server};
 
 /// A directory of SQLite database files.
