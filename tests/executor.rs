@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use tenantctl::engine::apply::Atomicity;
-use tenantctl::engine::{self, Connection, EngineError, HistoryRecord, MigrateOutcome};
+use tenantctl::engine::{self, Connection, EngineError, HistoryRecord, MigrateOutcome, Refusal};
 use tenantctl::model::{EngineKind, Schema};
 use tenantctl::plan::Step;
 use tenantctl::repo::Server;
@@ -155,7 +155,7 @@ fn lock_contention_times_out_on_every_engine() {
             let go_rx = std::sync::Mutex::new(go_rx);
             // The holder blocks in its planner: on a thread and runtime of its own.
             let holding = std::thread::spawn(move || {
-                let planner = move |_: &Schema| -> Result<Vec<Step>, String> {
+                let planner = move |_: &Schema| -> Result<Vec<Step>, Refusal> {
                     held_tx.send(()).unwrap();
                     go_rx.lock().unwrap().recv_timeout(WAIT).unwrap();
                     Ok(Vec::new())
@@ -168,7 +168,7 @@ fn lock_contention_times_out_on_every_engine() {
             });
             held_rx.recv_timeout(WAIT).unwrap();
             let ran = std::sync::atomic::AtomicBool::new(false);
-            let planner = |_: &Schema| -> Result<Vec<Step>, String> {
+            let planner = |_: &Schema| -> Result<Vec<Step>, Refusal> {
                 ran.store(true, std::sync::atomic::Ordering::SeqCst);
                 Ok(Vec::new())
             };
@@ -207,15 +207,20 @@ fn refusal_history_and_failure_on_every_engine() {
             let empty = conn.introspect().await.unwrap();
 
             // Refusal: nothing ran, no history.
-            let refuse = |_: &Schema| -> Result<Vec<Step>, String> { Err("no".into()) };
+            let refuse =
+                |_: &Schema| -> Result<Vec<Step>, Refusal> { Err(Refusal::Policy("no".into())) };
             let refused = conn.migrate(&refuse, record()).await.unwrap();
-            assert_eq!(refused, MigrateOutcome::Refused("no".into()), "{kind}");
+            assert_eq!(
+                refused,
+                MigrateOutcome::Refused(Refusal::Policy("no".into())),
+                "{kind}"
+            );
             assert_eq!(conn.introspect().await.unwrap(), empty, "{kind}");
             assert_eq!(conn.last_applied().await.unwrap(), None, "{kind}");
 
             // Apply the first statement; history reads it back.
             let first = [step("first", &[&case.good[0]])];
-            let plan_first = |_: &Schema| -> Result<Vec<Step>, String> { Ok(first.to_vec()) };
+            let plan_first = |_: &Schema| -> Result<Vec<Step>, Refusal> { Ok(first.to_vec()) };
             let applied = conn.migrate(&plan_first, record()).await.unwrap();
             assert_eq!(applied, MigrateOutcome::Applied { statements: 1 }, "{kind}");
             let live = conn.introspect().await.unwrap();
@@ -233,7 +238,7 @@ fn refusal_history_and_failure_on_every_engine() {
                 step("second", &[&case.good[1]]),
                 step("broken", &[&case.bad]),
             ];
-            let plan_failing = |_: &Schema| -> Result<Vec<Step>, String> { Ok(failing.to_vec()) };
+            let plan_failing = |_: &Schema| -> Result<Vec<Step>, Refusal> { Ok(failing.to_vec()) };
             let failed = conn.migrate(&plan_failing, record()).await;
             let now = conn.introspect().await.unwrap();
             let last_now = conn.last_applied().await.unwrap().expect("a record");
@@ -275,7 +280,7 @@ fn refusal_history_and_failure_on_every_engine() {
             // The re-run plans from the live state: only what is missing.
             let before_rerun = now.fingerprint();
             let second = [step("second", &[&case.good[1]])];
-            let rerun = |live: &Schema| -> Result<Vec<Step>, String> {
+            let rerun = |live: &Schema| -> Result<Vec<Step>, Refusal> {
                 Ok(if live.fingerprint() == live_fingerprint(&last) {
                     second.to_vec()
                 } else {

@@ -142,10 +142,21 @@ pub(crate) fn driver_message(e: &sqlx::Error) -> String {
         .map_or_else(|| e.to_string(), |d| d.message().to_string())
 }
 
+/// Why a planner ran nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A rule forbids these steps (destructive change not allowed, schema
+    /// changed since a saved plan...): the tenant is `refused`.
+    #[error("{0}")]
+    Policy(String),
+    /// No plan could be made: the tenant `failed`.
+    #[error("{0}")]
+    PlanFailed(String),
+}
+
 /// Decides, from the live schema seen under the lock, what to run — or
-/// refuses with a reason (destructive change not allowed, schema changed
-/// since a saved plan...).
-pub type Planner<'a> = &'a (dyn Fn(&Schema) -> Result<Vec<Step>, String> + Send + Sync);
+/// refuses ([`Refusal`]).
+pub type Planner<'a> = &'a (dyn Fn(&Schema) -> Result<Vec<Step>, Refusal> + Send + Sync);
 
 /// What [`Connection::migrate`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +166,7 @@ pub enum MigrateOutcome {
     /// Every step ran and was committed; the record was written.
     Applied { statements: usize },
     /// The planner refused; nothing ran.
-    Refused(String),
+    Refused(Refusal),
 }
 
 /// A database server holding tenant databases.
