@@ -109,16 +109,20 @@ pub trait Applier: Send {
     /// Runs one statement; the error carries the server's own words.
     async fn execute(&mut self, statement: &str) -> Result<(), EngineError>;
 
+    /// The tenant database's history.
+    fn history(&mut self) -> Box<dyn HistoryStore + '_>;
+}
+
+/// Where an engine keeps a tenant database's history records.
+#[async_trait]
+pub trait HistoryStore: Send {
     /// Appends `record` to the history.
-    async fn history_append(&mut self, record: &HistoryRecord) -> Result<(), EngineError>;
+    async fn append(&mut self, record: &HistoryRecord) -> Result<(), EngineError>;
 
     /// Rewrites the newest history record (this apply's own: the lock is
     /// held) with `record`; `completed` statements of it have run.
-    async fn history_update(
-        &mut self,
-        record: &HistoryRecord,
-        completed: usize,
-    ) -> Result<(), EngineError>;
+    async fn update(&mut self, record: &HistoryRecord, completed: usize)
+    -> Result<(), EngineError>;
 
     /// The newest finished history record ([`is_finished`]), if any.
     async fn last_finished(&mut self) -> Result<Option<HistoryRecord>, EngineError>;
@@ -189,7 +193,7 @@ async fn in_transaction<A: Applier>(
     // commit, or drift would take it for changes made by hand.
     let after = db.introspect().await?;
     describe_after(&mut record, &after);
-    db.history_update(&record, count).await?;
+    db.history().update(&record, count).await?;
     Ok(MigrateOutcome::Applied { statements: count })
 }
 
@@ -229,7 +233,7 @@ async fn transaction_body<A: Applier>(
     describe_after(record, &after);
     record.statements = steps.into_iter().flat_map(|s| s.statements).collect();
     record.outcome = APPLIED.into();
-    db.history_append(record).await?;
+    db.history().append(record).await?;
     Ok(Body::Ran { count, later })
 }
 
@@ -251,7 +255,7 @@ async fn per_statement<A: Applier>(
     let total = record.statements.len();
     describe_after(&mut record, &live);
     record.outcome = format!("started: 0 of {total} statements");
-    db.history_append(&record).await?;
+    db.history().append(&record).await?;
     let mut done = 0;
     let mut failure = None;
     'steps: for step in &steps {
@@ -266,7 +270,7 @@ async fn per_statement<A: Applier>(
             }
             done += 1;
             record.outcome = format!("in progress: {done} of {total} statements");
-            if let Err(e) = db.history_update(&record, done).await {
+            if let Err(e) = db.history().update(&record, done).await {
                 return Err(EngineError::ProgressLost {
                     done,
                     total,
@@ -279,7 +283,7 @@ async fn per_statement<A: Applier>(
         let after = db.introspect().await?;
         describe_after(&mut record, &after);
         record.outcome = APPLIED.into();
-        db.history_update(&record, total).await?;
+        db.history().update(&record, total).await?;
         return Ok(MigrateOutcome::Applied { statements: total });
     };
     let EngineError::StatementFailed { message, .. } = &failure else {
@@ -294,7 +298,7 @@ async fn per_statement<A: Applier>(
         }
         Err(_) => format!("interrupted after {done} of {total} statements: {message}"),
     };
-    let _ = db.history_update(&record, done).await;
+    let _ = db.history().update(&record, done).await;
     Err(EngineError::PartlyApplied {
         done,
         total,
@@ -318,6 +322,6 @@ impl<A: Applier> Connection for A {
     }
 
     async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        self.last_finished().await
+        self.history().last_finished().await
     }
 }

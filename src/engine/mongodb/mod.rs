@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::{Client, Database};
 
-use super::apply::{Applier, Atomicity, FINISHED_REGEX};
+use super::apply::{Applier, Atomicity, FINISHED_REGEX, HistoryStore};
 use super::lease::{LeaseLock, LeaseStore};
 use super::{Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord};
 use crate::diff::Step;
@@ -236,7 +236,19 @@ impl Applier for MongoDatabase {
         Ok(())
     }
 
-    async fn history_append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
+        Box::new(MongoHistory { db: &self.db })
+    }
+}
+
+/// The `_tenantctl_history` collection of a tenant database.
+struct MongoHistory<'a> {
+    db: &'a Database,
+}
+
+#[async_trait]
+impl HistoryStore for MongoHistory<'_> {
+    async fn append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
         let mut entry = history_document(record)?;
         entry.insert("recordedAt", DateTime::now());
         self.db
@@ -246,11 +258,7 @@ impl Applier for MongoDatabase {
         Ok(())
     }
 
-    async fn history_update(
-        &mut self,
-        record: &HistoryRecord,
-        _completed: usize,
-    ) -> Result<(), EngineError> {
+    async fn update(&mut self, record: &HistoryRecord, _: usize) -> Result<(), EngineError> {
         self.db
             .run_command(doc! {
                 "findAndModify": HISTORY_TABLE,

@@ -20,13 +20,9 @@ use sha2::{Digest, Sha256};
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::{ConnectOptions, Connection as _, Executor, MySqlConnection};
 
-use super::apply::{Applier, Atomicity};
-use super::sql_history::{
-    Placeholders, bind_history, bind_update, insert_sql, read_last, update_sql,
-};
-use super::{
-    Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, RESERVED_PREFIX, driver_message,
-};
+use super::apply::{Applier, Atomicity, HistoryStore};
+use super::sql_history::{Placeholders, SqlDialect, SqlHistory, run};
+use super::{Connection, Engine, EngineError, HISTORY_TABLE, RESERVED_PREFIX, driver_message};
 use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
 use crate::repo::{Blueprint, Server, env};
@@ -385,6 +381,22 @@ impl MysqlEngine {
     }
 }
 
+/// MySQL's history table; `completed` counts the statements run.
+const HISTORY: SqlDialect = SqlDialect {
+    placeholders: Placeholders::Question,
+    columns: "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+              applied_at VARCHAR(64) NOT NULL, tenantctl_version VARCHAR(64) NOT NULL, \
+              git_commit VARCHAR(64) NULL, blueprint VARCHAR(255) NOT NULL, \
+              blueprint_hash VARCHAR(128) NOT NULL, schema_fingerprint VARCHAR(128) NOT NULL, \
+              statements LONGTEXT NOT NULL, completed INT NOT NULL DEFAULT 0, \
+              outcome TEXT NOT NULL, schema_json LONGTEXT NULL",
+    table_options: " ENGINE=InnoDB",
+    // MySQL cannot select from the table an UPDATE changes.
+    newest: "ORDER BY id DESC LIMIT 1",
+    counts_completed: true,
+    exists: "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+};
+
 /// One open tenant database.
 struct MysqlDatabase {
     conn: MySqlConnection,
@@ -445,78 +457,12 @@ impl Applier for MysqlDatabase {
     }
 
     async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
-        self.conn
-            .execute(statement)
-            .await
-            .map(|_| ())
-            .map_err(EngineError::db("running a statement"))
+        run(&mut self.conn, statement).await
     }
 
-    async fn history_append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
-        self.conn
-            .execute(
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {} (\
-                     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
-                     applied_at VARCHAR(64) NOT NULL, tenantctl_version VARCHAR(64) NOT NULL, \
-                     git_commit VARCHAR(64) NULL, blueprint VARCHAR(255) NOT NULL, \
-                     blueprint_hash VARCHAR(128) NOT NULL, schema_fingerprint VARCHAR(128) NOT NULL, \
-                     statements LONGTEXT NOT NULL, completed INT NOT NULL DEFAULT 0, \
-                     outcome TEXT NOT NULL, schema_json LONGTEXT NULL) ENGINE=InnoDB",
-                    quote_ident(HISTORY_TABLE)
-                )
-                .as_str(),
-            )
-            .await
-            .map_err(EngineError::db("creating the history table"))?;
-        bind_history(
-            sqlx::query(&insert_sql(
-                &quote_ident(HISTORY_TABLE),
-                Placeholders::Question,
-            )),
-            record,
-        )
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("writing the history record"))?;
-        Ok(())
-    }
-
-    /// Also counts the `completed` statements.
-    async fn history_update(
-        &mut self,
-        record: &HistoryRecord,
-        completed: usize,
-    ) -> Result<(), EngineError> {
-        // MySQL cannot select from the table an UPDATE changes.
-        let sql = update_sql(
-            &quote_ident(HISTORY_TABLE),
-            Placeholders::Question,
-            ", completed = ?",
-            "ORDER BY id DESC LIMIT 1",
-        );
-        bind_update(sqlx::query(&sql), record)
-            .bind(completed as i64)
-            .execute(&mut self.conn)
-            .await
-            .map_err(EngineError::db("recording progress in the history"))?;
-        Ok(())
-    }
-
-    async fn last_finished(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        let exists: Option<String> = sqlx::query_scalar(
-            "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-        )
-        .bind(&self.name)
-        .bind(HISTORY_TABLE)
-        .fetch_optional(&mut self.conn)
-        .await
-        .map_err(EngineError::db("reading history"))?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        read_last(&mut self.conn, &quote_ident(HISTORY_TABLE)).await
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
+        let binds = vec![self.name.clone(), HISTORY_TABLE.into()];
+        SqlHistory::new(&mut self.conn, &HISTORY, quote_ident(HISTORY_TABLE), binds)
     }
 }
 

@@ -26,11 +26,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgErrorPosition, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection};
 
-use super::apply::{Applier, Atomicity};
-use super::sql_history::{
-    Placeholders, bind_history, bind_update, insert_sql, read_last, update_sql,
-};
-use super::{Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, RESERVED_PREFIX};
+use super::apply::{Applier, Atomicity, HistoryStore};
+use super::sql_history::{Placeholders, SqlDialect, SqlHistory, end_transaction, run};
+use super::{Connection, Engine, EngineError, HISTORY_TABLE, RESERVED_PREFIX};
 use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
 use crate::repo::{Blueprint, Server};
@@ -337,6 +335,19 @@ impl Engine for PostgresEngine {
     }
 }
 
+/// PostgreSQL's history table.
+const HISTORY: SqlDialect = SqlDialect {
+    placeholders: Placeholders::Dollar,
+    columns: "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, applied_at text NOT NULL, \
+              tenantctl_version text NOT NULL, git_commit text, blueprint text NOT NULL, \
+              blueprint_hash text NOT NULL, schema_fingerprint text NOT NULL, \
+              statements text NOT NULL, outcome text NOT NULL, schema_json text",
+    table_options: "",
+    newest: "WHERE id = (SELECT max(id) FROM {table})",
+    counts_completed: false,
+    exists: "SELECT 1 WHERE to_regclass($1) IS NOT NULL",
+};
+
 /// One open tenant database.
 struct PostgresDatabase {
     conn: PgConnection,
@@ -351,10 +362,6 @@ impl PostgresDatabase {
     fn history_table(&self) -> String {
         format!("{}.{HISTORY_TABLE}", quote_ident(&self.scope.home))
     }
-
-    async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        self.conn.execute(sql).await.map(|_| ())
-    }
 }
 
 #[async_trait]
@@ -364,12 +371,16 @@ impl Applier for PostgresDatabase {
     /// Takes the tenant's advisory lock for this session, waiting at most
     /// `lock_timeout` (also released if the session ends).
     async fn lock(&mut self) -> Result<(), EngineError> {
-        self.exec(&format!(
-            "SET lock_timeout = {}",
-            self.lock_timeout.as_millis().max(1)
-        ))
-        .await
-        .map_err(EngineError::db("preparing the session"))?;
+        self.conn
+            .execute(
+                format!(
+                    "SET lock_timeout = {}",
+                    self.lock_timeout.as_millis().max(1)
+                )
+                .as_str(),
+            )
+            .await
+            .map_err(EngineError::db("preparing the session"))?;
         match sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
             .bind(LOCK_CLASS)
             .bind(&self.name)
@@ -413,19 +424,19 @@ impl Applier for PostgresDatabase {
             ));
         }
         for s in &settings {
-            self.exec(s).await.map_err(EngineError::db(format!(
-                "starting a transaction on {}",
-                self.name
-            )))?;
+            self.conn
+                .execute(s.as_str())
+                .await
+                .map_err(EngineError::db(format!(
+                    "starting a transaction on {}",
+                    self.name
+                )))?;
         }
         Ok(())
     }
 
     async fn end(&mut self, commit: bool) -> Result<(), EngineError> {
-        let end = if commit { "COMMIT" } else { "ROLLBACK" };
-        self.exec(end)
-            .await
-            .map_err(EngineError::db(format!("{end} on {}", self.name)))
+        end_transaction(&mut self.conn, commit).await
     }
 
     fn after_commit(&self, statement: &str) -> bool {
@@ -439,60 +450,12 @@ impl Applier for PostgresDatabase {
     }
 
     async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
-        self.exec(statement)
-            .await
-            .map_err(EngineError::db("running a statement"))
+        run(&mut self.conn, statement).await
     }
 
-    async fn history_append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
         let table = self.history_table();
-        self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} (\
-             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, applied_at text NOT NULL, \
-             tenantctl_version text NOT NULL, git_commit text, blueprint text NOT NULL, \
-             blueprint_hash text NOT NULL, schema_fingerprint text NOT NULL, \
-             statements text NOT NULL, outcome text NOT NULL, schema_json text)"
-        ))
-        .await
-        .map_err(EngineError::db("creating the history table"))?;
-        bind_history(
-            sqlx::query(&insert_sql(&table, Placeholders::Dollar)),
-            record,
-        )
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("writing the history record"))?;
-        Ok(())
-    }
-
-    async fn history_update(
-        &mut self,
-        record: &HistoryRecord,
-        _completed: usize,
-    ) -> Result<(), EngineError> {
-        let table = self.history_table();
-        let newest = format!("WHERE id = (SELECT max(id) FROM {table})");
-        bind_update(
-            sqlx::query(&update_sql(&table, Placeholders::Dollar, "", &newest)),
-            record,
-        )
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("updating the history record"))?;
-        Ok(())
-    }
-
-    async fn last_finished(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        let table = self.history_table();
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(&table)
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(EngineError::db("reading history"))?;
-        if !exists {
-            return Ok(None);
-        }
-        read_last(&mut self.conn, &table).await
+        SqlHistory::new(&mut self.conn, &HISTORY, table.clone(), vec![table])
     }
 }
 

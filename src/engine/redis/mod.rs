@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 
-use super::apply::{Applier, Atomicity, is_finished};
+use super::apply::{Applier, Atomicity, HistoryStore, is_finished};
 use super::lease::{LeaseLock, LeaseStore};
 use super::{Connection, Engine, EngineError, HistoryRecord};
 use crate::diff::Step;
@@ -379,28 +379,40 @@ impl Applier for RedisTenant {
         Ok(())
     }
 
-    async fn history_append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
+        Box::new(RedisHistory {
+            conn: &mut self.conn,
+            key: &self.history_key,
+        })
+    }
+}
+
+/// The list `_tenantctl:history:{db}` of a tenant, newest last.
+struct RedisHistory<'a> {
+    conn: &'a mut MultiplexedConnection,
+    key: &'a str,
+}
+
+#[async_trait]
+impl HistoryStore for RedisHistory<'_> {
+    async fn append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
         let _: () = redis::pipe()
-            .rpush(&self.history_key, history_entry(record)?)
+            .rpush(self.key, history_entry(record)?)
             .ignore()
-            .ltrim(&self.history_key, -HISTORY_KEPT, -1)
+            .ltrim(self.key, -HISTORY_KEPT, -1)
             .ignore()
-            .query_async(&mut self.conn)
+            .query_async(self.conn)
             .await
             .map_err(driver_error("writing the history record"))?;
         Ok(())
     }
 
-    async fn history_update(
-        &mut self,
-        record: &HistoryRecord,
-        _completed: usize,
-    ) -> Result<(), EngineError> {
+    async fn update(&mut self, record: &HistoryRecord, _: usize) -> Result<(), EngineError> {
         let _: () = redis::cmd("LSET")
-            .arg(&self.history_key)
+            .arg(self.key)
             .arg(-1)
             .arg(history_entry(record)?)
-            .query_async(&mut self.conn)
+            .query_async(self.conn)
             .await
             .map_err(driver_error("updating the history record"))?;
         Ok(())
@@ -408,10 +420,10 @@ impl Applier for RedisTenant {
 
     async fn last_finished(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
         let all: Vec<String> = redis::cmd("LRANGE")
-            .arg(&self.history_key)
+            .arg(self.key)
             .arg(0)
             .arg(-1)
-            .query_async(&mut self.conn)
+            .query_async(self.conn)
             .await
             .map_err(driver_error("reading history"))?;
         Ok(all

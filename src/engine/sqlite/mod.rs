@@ -14,11 +14,9 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection as _, Executor, Row, SqliteConnection};
 
-use super::apply::{Applier, Atomicity};
-use super::sql_history::{
-    Placeholders, bind_history, bind_update, insert_sql, read_last, update_sql,
-};
-use super::{Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, driver_message};
+use super::apply::{Applier, Atomicity, HistoryStore};
+use super::sql_history::{Placeholders, SqlDialect, SqlHistory, end_transaction, run};
+use super::{Connection, Engine, EngineError, HISTORY_TABLE, driver_message};
 use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
 use crate::repo::{Blueprint, Server};
@@ -144,17 +142,23 @@ pub async fn declared_schema(blueprint: &Blueprint) -> Result<Schema, EngineErro
     Ok(Schema::Sql(schema))
 }
 
+/// SQLite's history table.
+const HISTORY: SqlDialect = SqlDialect {
+    placeholders: Placeholders::Question,
+    columns: "id INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, tenantctl_version TEXT NOT NULL, git_commit TEXT, \
+              blueprint TEXT NOT NULL, blueprint_hash TEXT NOT NULL, schema_fingerprint TEXT NOT NULL, \
+              statements TEXT NOT NULL, outcome TEXT NOT NULL, schema_json TEXT",
+    table_options: "",
+    newest: "WHERE id = (SELECT max(id) FROM {table})",
+    counts_completed: false,
+    exists: "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?",
+};
+
 /// One open tenant database file.
 struct SqliteDatabase {
     conn: SqliteConnection,
     name: String,
     lock_timeout: Duration,
-}
-
-impl SqliteDatabase {
-    async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        self.conn.execute(sql).await.map(|_| ())
-    }
 }
 
 #[async_trait]
@@ -164,11 +168,12 @@ impl Applier for SqliteDatabase {
     /// SQLite's write lock is the transaction: `BEGIN IMMEDIATE`.
     async fn lock(&mut self) -> Result<(), EngineError> {
         // Renames in a rebuild must not rewrite references elsewhere in the schema.
-        self.exec("PRAGMA legacy_alter_table = ON")
+        self.conn
+            .execute("PRAGMA legacy_alter_table = ON")
             .await
             .map_err(EngineError::db("preparing the connection"))?;
-        match self.exec("BEGIN IMMEDIATE").await {
-            Ok(()) => Ok(()),
+        match self.conn.execute("BEGIN IMMEDIATE").await {
+            Ok(_) => Ok(()),
             Err(e)
                 if e.as_database_error()
                     .and_then(|d| d.code())
@@ -189,10 +194,7 @@ impl Applier for SqliteDatabase {
     }
 
     async fn end(&mut self, commit: bool) -> Result<(), EngineError> {
-        let end = if commit { "COMMIT" } else { "ROLLBACK" };
-        self.exec(end)
-            .await
-            .map_err(EngineError::db(format!("{end} on {}", self.name)))
+        end_transaction(&mut self.conn, commit).await
     }
 
     /// Foreign keys are off while migrating (as the rebuild procedure
@@ -229,61 +231,15 @@ impl Applier for SqliteDatabase {
     }
 
     async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
-        self.exec(statement)
-            .await
-            .map_err(EngineError::db("running a statement"))
+        run(&mut self.conn, statement).await
     }
 
-    async fn history_append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
-        self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\
-             id INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, tenantctl_version TEXT NOT NULL, git_commit TEXT, \
-             blueprint TEXT NOT NULL, blueprint_hash TEXT NOT NULL, schema_fingerprint TEXT NOT NULL, \
-             statements TEXT NOT NULL, outcome TEXT NOT NULL, schema_json TEXT)"
-        ))
-        .await
-        .map_err(EngineError::db("creating the history table"))?;
-        bind_history(
-            sqlx::query(&insert_sql(HISTORY_TABLE, Placeholders::Question)),
-            record,
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
+        SqlHistory::new(
+            &mut self.conn,
+            &HISTORY,
+            HISTORY_TABLE.into(),
+            vec![HISTORY_TABLE.into()],
         )
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("writing the history record"))?;
-        Ok(())
-    }
-
-    async fn history_update(
-        &mut self,
-        record: &HistoryRecord,
-        _completed: usize,
-    ) -> Result<(), EngineError> {
-        let newest = format!("WHERE id = (SELECT max(id) FROM {HISTORY_TABLE})");
-        bind_update(
-            sqlx::query(&update_sql(
-                HISTORY_TABLE,
-                Placeholders::Question,
-                "",
-                &newest,
-            )),
-            record,
-        )
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("updating the history record"))?;
-        Ok(())
-    }
-
-    async fn last_finished(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?")
-                .bind(HISTORY_TABLE)
-                .fetch_optional(&mut self.conn)
-                .await
-                .map_err(EngineError::db("reading history"))?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        read_last(&mut self.conn, HISTORY_TABLE).await
     }
 }
