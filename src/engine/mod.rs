@@ -9,6 +9,8 @@ pub mod apply;
 pub mod lease;
 pub mod mongodb;
 pub mod mysql;
+#[cfg(test)]
+mod plan_cases;
 pub mod postgres;
 pub mod redis;
 pub mod sql_history;

@@ -750,3 +750,33 @@ mod tests {
         assert!(narrowing("int", "bigint").is_none());
     }
 }
+
+#[cfg(test)]
+mod plan_changes {
+    use crate::engine::plan_cases::{cases, plain_ddl, rendered};
+
+    /// Each shared change case, rendered by this planner without a server.
+    #[test]
+    fn every_change_renders_the_expected_statements() {
+        let cases = cases(
+            "int",
+            "text",
+            |t| plain_ddl(t, |n| format!("`{n}`")),
+            |i| format!("KEY `{}` (`{}`)", i.name, i.parts[0].expression),
+        );
+        let got = rendered(cases, |live, declared| {
+            super::plan(live, declared, crate::engine::mysql::inspect::Flavor::Mysql)
+        });
+        let expected: &[&str] = &[
+            "add a nullable column: ALTER TABLE `t` ADD COLUMN `note` text AFTER `id`",
+            "drop a column: ALTER TABLE `t` DROP COLUMN `note`",
+            "create a table: CREATE TABLE `u` (   `id` int NOT NULL,   PRIMARY KEY (`id`) )",
+            "drop a table: DROP TABLE `u`",
+            "create an index: ALTER TABLE `t` ADD KEY `t_note` (`note`)",
+            "drop an index: ALTER TABLE `t` DROP INDEX `t_note`",
+            "make a column not null: ALTER TABLE `t` MODIFY COLUMN `note` text NOT NULL",
+            "set a default: ALTER TABLE `t` MODIFY COLUMN `note` text DEFAULT 'x'",
+        ];
+        assert_eq!(got, expected, "got:\n{}", got.join("\n"));
+    }
+}

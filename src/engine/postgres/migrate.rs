@@ -905,3 +905,31 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod plan_changes {
+    use crate::engine::plan_cases::{cases, create_index, plain_ddl, rendered};
+
+    /// Each shared change case, rendered by this planner without a server.
+    #[test]
+    fn every_change_renders_the_expected_statements() {
+        let cases = cases(
+            "integer",
+            "text",
+            |t| plain_ddl(t, |n| format!("\"{n}\"")),
+            create_index,
+        );
+        let got = rendered(cases, |live, declared| super::plan(live, declared, false));
+        let expected: &[&str] = &[
+            "add a nullable column: ALTER TABLE \"t\" ADD COLUMN \"note\" text",
+            "drop a column: ALTER TABLE \"t\" DROP COLUMN \"note\"",
+            "create a table: CREATE TABLE \"u\" (     \"id\" integer NOT NULL,     PRIMARY KEY (\"id\") )",
+            "drop a table: DROP TABLE \"u\"",
+            "create an index: CREATE INDEX t_note ON t (note)",
+            "drop an index: DROP INDEX \"t_note\"",
+            "make a column not null: ALTER TABLE \"t\" ALTER COLUMN \"note\" SET NOT NULL",
+            "set a default: ALTER TABLE \"t\" ALTER COLUMN \"note\" SET DEFAULT 'x'",
+        ];
+        assert_eq!(got, expected, "got:\n{}", got.join("\n"));
+    }
+}
