@@ -34,6 +34,16 @@ pub enum EngineError {
         #[source]
         source: sqlx::Error,
     },
+    /// A failure of a driver other than sqlx (MongoDB, Redis), with what was
+    /// being done, the message safe to print (URLs redacted, the server's own
+    /// words) and the driver's error as the source.
+    #[error("{context}: {message}")]
+    Driver {
+        context: String,
+        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A blueprint statement the server rejected while building the declared model.
     #[error("{file}:{line}:{column}: {message}")]
     Blueprint {
@@ -101,6 +111,7 @@ impl EngineError {
     pub fn reason(&self) -> String {
         match self {
             EngineError::Database { source, .. } => driver_message(source),
+            EngineError::Driver { message, .. } => message.clone(),
             other => other.to_string(),
         }
     }

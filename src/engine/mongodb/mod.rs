@@ -37,7 +37,11 @@ pub struct MongoEngine {
 /// name hosts, never passwords, but URLs are redacted anyway.
 pub(crate) fn driver_error(context: &str) -> impl FnOnce(mongodb::error::Error) -> EngineError {
     let context = context.to_string();
-    move |e| EngineError::Other(format!("{context}: {}", describe(&e)))
+    move |e| EngineError::Driver {
+        context,
+        message: describe(&e),
+        source: Box::new(e),
+    }
 }
 
 /// The server's own words for a failed command (`CodeName (code): message`),
@@ -232,7 +236,7 @@ impl Applier for MongoDatabase {
         self.db
             .run_command(command)
             .await
-            .map_err(|e| EngineError::Rejected(describe(&e)))?;
+            .map_err(driver_error("running a command"))?;
         Ok(())
     }
 

@@ -45,7 +45,11 @@ pub struct RedisEngine {
 /// Wraps a driver error with what was being done, any URL redacted.
 pub(crate) fn driver_error(context: &str) -> impl FnOnce(redis::RedisError) -> EngineError {
     let context = context.to_string();
-    move |e| EngineError::Other(format!("{context}: {}", redact(&e.to_string())))
+    move |e| EngineError::Driver {
+        context,
+        message: redact(&e.to_string()),
+        source: Box::new(e),
+    }
 }
 
 /// One tenant on the server, as the connection needs it.
@@ -375,7 +379,7 @@ impl Applier for RedisTenant {
         let _: redis::Value = cmd
             .query_async(&mut self.conn)
             .await
-            .map_err(|e| EngineError::Rejected(redact(&e.to_string())))?;
+            .map_err(driver_error("running a command"))?;
         Ok(())
     }
 
