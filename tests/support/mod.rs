@@ -5,6 +5,10 @@
 
 #![allow(dead_code)]
 
+pub mod mysql;
+pub mod postgres;
+pub mod sqlite;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -125,14 +129,17 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// Copies the directory `from` (recursively) into `to`.
+/// Copies the directory `from` (recursively, without tenantctl's own
+/// `.tenantctl` state) into `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
+            if entry.file_name() != ".tenantctl" {
+                copy_dir(&entry.path(), &target);
+            }
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }
