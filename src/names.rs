@@ -7,6 +7,11 @@
 /// a tenant database name is `{blueprint}__{tenant}`.
 pub const MAX_NAME_LEN: usize = 30;
 
+/// The prefix of tenantctl's own objects in tenant databases; introspection skips them.
+pub const RESERVED_PREFIX: &str = "_tenantctl_";
+/// The history table/collection in every tenant database.
+pub const HISTORY_TABLE: &str = "_tenantctl_history";
+
 /// Checks a tenant, blueprint or server name; the error says what is wrong.
 pub fn check_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();

@@ -9,9 +9,7 @@
 //! server refuse; and `dev_url` lets a plan run with read-only production
 //! credentials.
 
-mod common;
-mod mysql_support;
-mod postgres_support;
+mod support;
 
 use std::path::Path;
 
@@ -60,7 +58,7 @@ async fn build(repo: &Repo, server: &str, blueprint: &str) -> Result<(), String>
 
 mod pg {
     use super::*;
-    use postgres_support::{Fleet, pg_url, psql};
+    use support::postgres::{Fleet, pg_url, psql};
 
     /// A database of the fleet's own with a table of three rows.
     fn victim(fleet: &mut Fleet) -> String {
@@ -410,7 +408,7 @@ mod pg {
 
 mod my {
     use super::*;
-    use mysql_support::{Fleet, server_url, unique};
+    use support::mysql::{Fleet, server_url, unique};
 
     fn victim(fleet: &Fleet) -> String {
         let db = unique("victim");
@@ -586,7 +584,7 @@ mod my {
 
 mod lite {
     use super::*;
-    use common::Repo as TestRepo;
+    use support::sqlite::Repo as TestRepo;
 
     #[test]
     fn attach_vacuum_into_and_pragmas_are_refused_and_write_no_file() {
@@ -659,7 +657,7 @@ mod lite {
 
 #[test]
 fn dev_url_is_refused_where_no_model_is_built_on_a_server() {
-    let repo = common::Repo::sqlite(&[("shop", "CREATE TABLE items (id INTEGER);\n")], &["acme"]);
+    let repo = support::sqlite::Repo::sqlite(&[("shop", "CREATE TABLE items (id INTEGER);\n")], &["acme"]);
     let config = std::fs::read_to_string(repo.path().join("tenantctl.yaml")).unwrap();
     repo.write(
         "tenantctl.yaml",

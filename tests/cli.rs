@@ -2,12 +2,12 @@
 //! reporting, unreachable servers, `${VAR}` in settings, YAML mistakes — each
 //! driven through the real binary, as a pipeline would run it.
 
-mod common;
+mod support;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{Repo, Run};
+use support::sqlite::{Repo, Run};
 
 fn sqlite_fleet() -> Repo {
     Repo::sqlite(

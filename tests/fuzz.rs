@@ -4,13 +4,13 @@
 //! validated through the library in its own thread with a per-case timeout,
 //! and every 25th through the binary. No case may panic, hang or crash.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::Repo;
+use support::sqlite::Repo;
 
 /// Cases run, whatever the machine.
 const CASES: usize = 300;

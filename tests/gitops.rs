@@ -1,11 +1,11 @@
 //! The git workflow end to end on SQLite fleets in real git repositories:
 //! PR plans (`--base`), saved plans, drift states, the dirty-worktree guard.
 
-mod common;
+mod support;
 
 use std::process::Command;
 
-use common::{Repo, sqlite_column as query, sqlite_exec as exec};
+use support::sqlite::{Repo, sqlite_column as query, sqlite_exec as exec};
 
 fn git(repo: &Repo, args: &[&str]) -> String {
     let out = Command::new("git")

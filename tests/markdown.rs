@@ -4,11 +4,11 @@
 //! is checked, for plan, PR mode (`--base`), apply and drift, with names and
 //! statements holding backticks and pipes.
 
-mod common;
+mod support;
 
 use std::process::Command;
 
-use common::{Repo, sqlite_exec};
+use support::sqlite::{Repo, sqlite_exec};
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 
 /// What a Markdown document renders to, flattened: inline text keeps code

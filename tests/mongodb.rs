@@ -1,10 +1,10 @@
 //! MongoDB engine against a real server (TENANTCTL_TEST_MONGO_URL), through
 //! the tenantctl binary on repositories written to a temporary directory.
 
-mod nosql_support;
+mod support;
 
 use mongodb::bson::{Document, doc};
-use nosql_support::{TestRepo, block_on, server_url, unique};
+use support::{TestRepo, block_on, server_url, unique};
 
 const URL_VAR: &str = "TENANTCTL_TEST_MONGO_URL";
 
@@ -599,7 +599,7 @@ fn mongodb_failed_apply_is_recorded_and_a_rerun_converges() {
         history.get_str("outcome").unwrap().to_string()
     });
     assert!(
-        outcome.starts_with("failed after 1 statement(s)"),
+        outcome.starts_with("failed after 1 of 2 statements"),
         "{outcome}"
     );
 

@@ -8,11 +8,11 @@
 //! migrated tenant equals that of a fresh database where the desired
 //! blueprint ran through psql (column order aside).
 
-mod postgres_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use postgres_support::{Fleet, pg_url, send, show};
+use support::postgres::{Fleet, pg_url, send, show};
 
 struct Case {
     current: &'static str,
@@ -376,7 +376,7 @@ fn server_errors_point_into_the_blueprint() {
         text.contains("schema.sql:5:5") && text.contains("nosuchtype"),
         "no position in: {text}"
     );
-    let exists = postgres_support::psql(
+    let exists = support::postgres::psql(
         &url,
         "postgres",
         &format!(
@@ -411,7 +411,7 @@ fn terminated_apply_leaves_the_old_schema_and_a_rerun_converges() {
     // Wait until the holder has its lock.
     let db = fleet.database("acme");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while postgres_support::psql(
+    while support::postgres::psql(
         &url,
         "postgres",
         &format!(
@@ -426,7 +426,7 @@ fn terminated_apply_leaves_the_old_schema_and_a_rerun_converges() {
     let mut terminated = false;
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        let killed = postgres_support::psql(
+        let killed = support::postgres::psql(
             &url,
             "postgres",
             &format!(
@@ -535,7 +535,7 @@ fn plan_shows_postgres_hazards() {
         text.contains("NOT VALID"),
         "no NOT VALID advice in:\n{text}"
     );
-    let leftovers = postgres_support::psql(
+    let leftovers = support::postgres::psql(
         &url,
         "_tenantctl_scratch",
         "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'",
@@ -622,7 +622,7 @@ fn schema_per_tenant_placement() {
     assert_eq!(fleet.plan_code().0, 0);
     let acme = fleet.database("acme");
     let globex = fleet.database("globex");
-    postgres_support::psql(
+    support::postgres::psql(
         &url,
         &db,
         &format!("INSERT INTO {acme}.orders (total) VALUES (1), (2)"),
@@ -639,11 +639,11 @@ fn schema_per_tenant_placement() {
     let (code, plan) = fleet.plan_code();
     assert_eq!(code, 0, "{plan}");
     assert_eq!(
-        postgres_support::psql(&url, &db, &format!("SELECT count(*) FROM {acme}.orders")),
+        support::postgres::psql(&url, &db, &format!("SELECT count(*) FROM {acme}.orders")),
         "2"
     );
     assert_eq!(
-        postgres_support::psql(
+        support::postgres::psql(
             &url,
             &db,
             &format!("SELECT count(*) FROM {acme}._tenantctl_history")
@@ -660,7 +660,7 @@ fn schema_per_tenant_placement() {
     .unwrap();
     let out = std::process::Command::new("psql")
         .args([
-            &postgres_support::url_for(&url, &oracle),
+            &support::postgres::url_for(&url, &oracle),
             "-X",
             "-q",
             "-v",

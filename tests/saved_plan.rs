@@ -7,16 +7,15 @@
 //! way a hostile or careless user would, applies it, and checks the refusal
 //! and that every tenant's rows and columns are as they were.
 
-mod common;
-mod postgres_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
 
-use common::{Repo, sqlite_column, sqlite_count, sqlite_exec};
-use postgres_support::{Fleet, pg_url, psql};
+use support::sqlite::{Repo, sqlite_column, sqlite_count, sqlite_exec};
+use support::postgres::{Fleet, pg_url, psql};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")

@@ -8,11 +8,12 @@
 //! that neither the password nor its percent-encoded form ever appears and
 //! that the tool never panics (exit 101).
 
-mod common;
+mod support;
 
 use std::process::Command;
 
-use common::{Repo, Run, server_url};
+use support::server_url;
+use support::sqlite::{Repo, Run};
 
 /// The passwords of the matrix.
 const PASSWORDS: &[&str] = &["Pa/ss@w:rd%25#?&x", "sl/ash", "ät@ñ:ü%C3%A4?x", "a&b=c#d?e"];

@@ -1,8 +1,8 @@
 //! End-to-end tests of the SQLite engine: the real binary on real database files.
 
-mod common;
+mod support;
 
-use common::{Repo, sqlite_column as column, sqlite_count as count, sqlite_exec as exec};
+use support::sqlite::{Repo, sqlite_column as column, sqlite_count as count, sqlite_exec as exec};
 
 #[test]
 fn example_repo_applies_then_plans_nothing() {

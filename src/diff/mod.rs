@@ -5,6 +5,9 @@
 //! are created again.
 
 pub mod hazard;
+mod step;
+
+pub use step::Step;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -5,10 +5,15 @@
 //! Everything engine-specific — catalog queries, quoting, what ALTER can do
 //! in place, locks, transactions — stays inside the engine's module.
 
+pub mod apply;
+pub mod lease;
 pub mod mongodb;
 pub mod mysql;
+#[cfg(test)]
+mod plan_cases;
 pub mod postgres;
 pub mod redis;
+pub mod sql_history;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -16,8 +21,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server};
 
 /// A failure talking to a database, with the context of what was being done.
@@ -28,6 +33,16 @@ pub enum EngineError {
         context: String,
         #[source]
         source: sqlx::Error,
+    },
+    /// A failure of a driver other than sqlx (MongoDB, Redis), with what was
+    /// being done, the message safe to print (URLs redacted, the server's own
+    /// words) and the driver's error as the source.
+    #[error("{context}: {message}")]
+    Driver {
+        context: String,
+        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A blueprint statement the server rejected while building the declared model.
     #[error("{file}:{line}:{column}: {message}")]
@@ -42,6 +57,42 @@ pub enum EngineError {
         database: String,
         waited: std::time::Duration,
     },
+    /// A statement of a step the server refused while applying.
+    #[error("{step} failed at `{statement}`: {message}")]
+    StatementFailed {
+        step: String,
+        statement: String,
+        message: String,
+    },
+    /// A failed transactional apply: nothing of it stays.
+    #[error("{0} (rolled back: the database is unchanged)")]
+    RolledBack(#[source] Box<EngineError>),
+    /// A failed per-statement apply: the statements before the failure stay.
+    #[error(
+        "{source}, after {done} of {total} statements had been applied; those stay applied and a re-run plans the rest from the live schema"
+    )]
+    PartlyApplied {
+        done: usize,
+        total: usize,
+        source: Box<EngineError>,
+    },
+    /// Recording progress failed half-way through a per-statement apply.
+    #[error(
+        "{done} of {total} statements were applied, then recording progress failed (re-run to continue from the live schema): {source}"
+    )]
+    ProgressLost {
+        done: usize,
+        total: usize,
+        source: Box<EngineError>,
+    },
+    /// A statement run after the transaction committed failed.
+    #[error(
+        "the transaction was committed, then `{statement}` failed: {message}; the next run builds it again"
+    )]
+    AfterCommit { statement: String, message: String },
+    /// The server's own words for a failed command (MongoDB, Redis).
+    #[error("{0}")]
+    Rejected(String),
     #[error("{0}")]
     Io(String),
     #[error("{0}")]
@@ -53,6 +104,16 @@ impl EngineError {
     pub fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> EngineError {
         let context = context.into();
         move |source| EngineError::Database { context, source }
+    }
+
+    /// The server's own words for a failed statement, without the
+    /// driver's wrapping or the context.
+    pub fn reason(&self) -> String {
+        match self {
+            EngineError::Database { source, .. } => driver_message(source),
+            EngineError::Driver { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
     }
 }
 
@@ -94,56 +155,21 @@ pub(crate) fn driver_message(e: &sqlx::Error) -> String {
         .map_or_else(|| e.to_string(), |d| d.message().to_string())
 }
 
-/// The columns of a SQL history table, in the order [`history_from_row`] reads them.
-pub(crate) const HISTORY_COLUMNS: &str = "applied_at, tenantctl_version, git_commit, blueprint, blueprint_hash, schema_fingerprint, statements, outcome, schema_json";
-
-/// Binds `record` to the placeholders of `INSERT ... ({HISTORY_COLUMNS}) VALUES (...)`,
-/// in that order, whatever the SQL engine.
-pub(crate) fn bind_history<'q, DB: sqlx::Database>(
-    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
-    record: &HistoryRecord,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    query
-        .bind(record.applied_at.clone())
-        .bind(record.tenantctl_version.clone())
-        .bind(record.git_commit.clone())
-        .bind(record.blueprint.clone())
-        .bind(record.blueprint_hash.clone())
-        .bind(record.schema_fingerprint.clone())
-        .bind(serde_json::to_string(&record.statements).unwrap_or_default())
-        .bind(record.outcome.clone())
-        .bind(record.schema.clone())
-}
-
-/// A history record from a row of `SELECT {HISTORY_COLUMNS}`, whatever the SQL engine.
-pub(crate) fn history_from_row<R>(row: &R) -> Result<HistoryRecord, sqlx::Error>
-where
-    R: sqlx::Row,
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let statements: String = row.try_get(6)?;
-    Ok(HistoryRecord {
-        applied_at: row.try_get(0)?,
-        tenantctl_version: row.try_get(1)?,
-        git_commit: row.try_get(2)?,
-        blueprint: row.try_get(3)?,
-        blueprint_hash: row.try_get(4)?,
-        schema_fingerprint: row.try_get(5)?,
-        statements: serde_json::from_str(&statements).unwrap_or_default(),
-        outcome: row.try_get(7)?,
-        schema: row.try_get(8)?,
-    })
+/// Why a planner ran nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A rule forbids these steps (destructive change not allowed, schema
+    /// changed since a saved plan...): the tenant is `refused`.
+    #[error("{0}")]
+    Policy(String),
+    /// No plan could be made: the tenant `failed`.
+    #[error("{0}")]
+    PlanFailed(String),
 }
 
 /// Decides, from the live schema seen under the lock, what to run — or
-/// refuses with a reason (destructive change not allowed, schema changed
-/// since a saved plan...).
-pub type Planner<'a> = &'a (dyn Fn(&Schema) -> Result<Vec<Step>, String> + Send + Sync);
+/// refuses ([`Refusal`]).
+pub type Planner<'a> = &'a (dyn Fn(&Schema) -> Result<Vec<Step>, Refusal> + Send + Sync);
 
 /// What [`Connection::migrate`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,7 +179,7 @@ pub enum MigrateOutcome {
     /// Every step ran and was committed; the record was written.
     Applied { statements: usize },
     /// The planner refused; nothing ran.
-    Refused(String),
+    Refused(Refusal),
 }
 
 /// A database server holding tenant databases.
@@ -268,7 +294,4 @@ pub async fn check_offline(blueprint: &Blueprint) -> Result<(), EngineError> {
     }
 }
 
-/// The prefix of tenantctl's own objects in tenant databases; introspection skips them.
-pub const RESERVED_PREFIX: &str = "_tenantctl_";
-/// The history table/collection.
-pub const HISTORY_TABLE: &str = "_tenantctl_history";
+pub use crate::names::{HISTORY_TABLE, RESERVED_PREFIX};

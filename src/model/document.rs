@@ -340,10 +340,10 @@ pub fn check_collection_name(name: &str) -> Result<(), String> {
             "collection name {name:?} cannot contain '$' or NUL"
         ));
     }
-    if name.starts_with("system.") || name.starts_with(crate::engine::RESERVED_PREFIX) {
+    if name.starts_with("system.") || name.starts_with(crate::names::RESERVED_PREFIX) {
         return Err(format!(
             "collection name {name:?} is reserved (system.* and {}*)",
-            crate::engine::RESERVED_PREFIX
+            crate::names::RESERVED_PREFIX
         ));
     }
     if name.len() > 200 {

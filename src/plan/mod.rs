@@ -4,16 +4,15 @@
 
 mod render;
 mod saved;
-mod step;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use crate::diff::Step;
 pub use render::{Format, render};
 pub use saved::{PlanOrigin, SavedPlan, SavedTarget, check_steps, declared_hash};
-pub use step::Step;
 
 use crate::diff::HazardKind;
 use crate::model::EngineKind;

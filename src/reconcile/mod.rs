@@ -17,7 +17,9 @@ use tokio::sync::Semaphore;
 pub use targets::{Filters, Target, select};
 
 use crate::diff::HazardKind;
-use crate::engine::{self, Connection, Engine, EngineError, HistoryRecord, MigrateOutcome};
+use crate::engine::{
+    self, Connection, Engine, EngineError, HistoryRecord, MigrateOutcome, Refusal,
+};
 use crate::model::Schema;
 use crate::plan::{Mode, Report, SavedPlan, Status, Step, TargetReport, check_steps};
 use crate::repo::Repo;
@@ -295,19 +297,16 @@ async fn apply_target(
         .map_err(|e| e.to_string())?
         .ok_or("the database could not be created")?;
     let planned: Mutex<Arc<Vec<Step>>> = Mutex::new(Arc::new(Vec::new()));
-    // A planner error is a failure; only the refusal rules below are refusals.
-    let planning_failed: Mutex<Option<String>> = Mutex::new(None);
     let saved = options
         .saved
         .as_ref()
         .and_then(|s| s.target(&target.tenant.name, &target.blueprint.name));
-    let planner = |live: &Schema| -> Result<Vec<Step>, String> {
+    // A planner error is a failure; only the refusal rules below are refusals.
+    let planner = |live: &Schema| -> Result<Vec<Step>, Refusal> {
         let fingerprint = live.fingerprint();
         let replanned = shared
             .plan(target, engine, live, &fingerprint)
-            .inspect_err(|e| {
-                *planning_failed.lock().expect("planning error") = Some(e.clone());
-            })?;
+            .map_err(Refusal::PlanFailed)?;
         *planned.lock().expect("planned steps") = replanned.clone();
         if let Some(saved) = saved {
             // A saved plan only authorises: what runs is always what was just planned.
@@ -316,12 +315,12 @@ async fn apply_target(
                 None => live.is_empty(),
             };
             if !unchanged {
-                return Err(format!(
+                return Err(Refusal::Policy(format!(
                     "refused: the live schema changed since the plan was made (planned against {}, now {fingerprint}); make a new plan",
                     saved.fingerprint.as_deref().unwrap_or("a missing database"),
-                ));
+                )));
             }
-            check_steps(&saved.steps, &replanned)?;
+            check_steps(&saved.steps, &replanned).map_err(Refusal::Policy)?;
         }
         let steps = replanned;
         let destructive: Vec<&str> = steps
@@ -330,10 +329,10 @@ async fn apply_target(
             .map(|s| s.description.as_str())
             .collect();
         if !allow_destructive && !destructive.is_empty() {
-            return Err(format!(
+            return Err(Refusal::Policy(format!(
                 "refused: destructive step(s) not applied without --allow-destructive: {}",
                 destructive.join("; ")
-            ));
+            )));
         }
         Ok(steps.as_ref().clone())
     };
@@ -352,12 +351,12 @@ async fn apply_target(
             report.status = Status::InSync;
             return Ok(());
         }
-        MigrateOutcome::Refused(reason) => {
-            report.status = match planning_failed.lock().expect("planning error").take() {
-                Some(_) => Status::Failed,
-                None => Status::Refused,
+        MigrateOutcome::Refused(refusal) => {
+            report.status = match refusal {
+                Refusal::Policy(_) => Status::Refused,
+                Refusal::PlanFailed(_) => Status::Failed,
             };
-            report.message = Some(reason);
+            report.message = Some(refusal.to_string());
             return Ok(());
         }
         MigrateOutcome::Applied { .. } => {}

@@ -9,10 +9,10 @@
 
 use serde_json::{Value, json};
 
+use crate::diff::Step;
 use crate::diff::{Hazard, HazardKind};
 use crate::engine::EngineError;
 use crate::model::document::{Collection, DocumentIndex, DocumentSchema, Object};
-use crate::plan::Step;
 
 const PREFIX: &str = "db.runCommand(";
 

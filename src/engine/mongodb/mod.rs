@@ -9,18 +9,19 @@
 mod inspect;
 mod migrate;
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::{Client, Database};
 
-use super::{
-    Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord, MigrateOutcome, Planner,
-};
+use super::apply::{Applier, Atomicity, FINISHED_REGEX, HistoryStore};
+use super::lease::{LeaseLock, LeaseStore};
+use super::{Connection, Engine, EngineError, HISTORY_TABLE, HistoryRecord};
+use crate::diff::Step;
 use crate::model::document::Object;
 use crate::model::{EngineKind, Schema, document};
-use crate::plan::Step;
 use crate::repo::{
     Blueprint, Server,
     env::{redact, redact_text},
@@ -28,8 +29,6 @@ use crate::repo::{
 
 /// The collection holding a tenant database's apply lock.
 pub const LOCK_COLLECTION: &str = "_tenantctl_lock";
-/// How long a lock lives if its holder dies without releasing it.
-const LOCK_LEASE: Duration = Duration::from_secs(600);
 
 /// A MongoDB server (or replica set) holding one database per tenant database.
 pub struct MongoEngine {
@@ -41,7 +40,11 @@ pub struct MongoEngine {
 /// name hosts, never passwords, but URLs are redacted anyway.
 pub(crate) fn driver_error(context: &str) -> impl FnOnce(mongodb::error::Error) -> EngineError {
     let context = context.to_string();
-    move |e| EngineError::Other(format!("{context}: {}", describe(&e)))
+    move |e| EngineError::Driver {
+        context,
+        message: describe(&e),
+        source: Box::new(e),
+    }
 }
 
 /// The server's own words for a failed command (`CodeName (code): message`),
@@ -159,10 +162,14 @@ impl Engine for MongoEngine {
                 return Ok(None);
             }
         }
-        Ok(Some(Box::new(MongoDatabase {
-            db: self.client.database(database),
+        let db = self.client.database(database);
+        let lease = MongoLease {
+            db: db.clone(),
             name: database.to_string(),
-            lock_timeout: self.lock_timeout,
+        };
+        Ok(Some(Box::new(MongoDatabase {
+            db,
+            lock: LeaseLock::new(Arc::new(lease), database, self.lock_timeout),
         })))
     }
 
@@ -179,56 +186,46 @@ impl Engine for MongoEngine {
 /// One tenant database.
 struct MongoDatabase {
     db: Database,
-    name: String,
-    lock_timeout: Duration,
+    lock: LeaseLock,
 }
 
-impl MongoDatabase {
-    /// Takes the lock document, waiting up to the lock timeout for a live
-    /// holder; an expired lock (its holder died) is taken over.
-    async fn lock(&self, token: &str) -> Result<(), EngineError> {
-        let started = Instant::now();
-        loop {
-            let now = DateTime::now();
-            let expires =
-                DateTime::from_millis(now.timestamp_millis() + LOCK_LEASE.as_millis() as i64);
-            let reply = self
-                .db
-                .run_command(doc! {
-                    "update": LOCK_COLLECTION,
-                    "updates": [{
-                        "q": { "_id": "apply", "expiresAt": { "$lt": now } },
-                        "u": { "$set": { "owner": token, "expiresAt": expires,
-                                         "host": hostname() } },
-                        "upsert": true,
-                    }],
-                })
-                .await;
-            match reply {
-                Ok(reply) if write_errors(&reply).is_none() => return Ok(()),
-                Ok(reply) if !is_duplicate_key(&reply) => {
-                    return Err(EngineError::Other(format!(
-                        "locking {}: {}",
-                        self.name,
-                        write_errors(&reply).unwrap_or_default()
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) if e.to_string().contains("E11000") => {}
-                Err(e) => return Err(driver_error(&format!("locking {}", self.name))(e)),
-            }
-            if started.elapsed() >= self.lock_timeout {
-                return Err(EngineError::LockTimeout {
-                    database: self.name.clone(),
-                    waited: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+/// The lease document `{_id: "apply"}` in the tenant's `_tenantctl_lock`.
+struct MongoLease {
+    db: Database,
+    name: String,
+}
+
+#[async_trait]
+impl LeaseStore for MongoLease {
+    async fn try_take(&self, token: &str, lease: Duration) -> Result<bool, EngineError> {
+        let now = DateTime::now();
+        let expires = DateTime::from_millis(now.timestamp_millis() + lease.as_millis() as i64);
+        let reply = self
+            .db
+            .run_command(doc! {
+                "update": LOCK_COLLECTION,
+                "updates": [{
+                    "q": { "_id": "apply", "expiresAt": { "$lt": now } },
+                    "u": { "$set": { "owner": token, "expiresAt": expires,
+                                     "host": hostname() } },
+                    "upsert": true,
+                }],
+            })
+            .await;
+        match reply {
+            Ok(reply) if write_errors(&reply).is_none() => Ok(true),
+            Ok(reply) if !is_duplicate_key(&reply) => Err(EngineError::Other(format!(
+                "locking {}: {}",
+                self.name,
+                write_errors(&reply).unwrap_or_default()
+            ))),
+            Ok(_) => Ok(false),
+            Err(e) if e.to_string().contains("E11000") => Ok(false),
+            Err(e) => Err(driver_error(&format!("locking {}", self.name))(e)),
         }
     }
 
-    /// Releases the lock if this apply still owns it.
-    async fn unlock(&self, token: &str) -> Result<(), EngineError> {
+    async fn release(&self, token: &str) -> Result<(), EngineError> {
         self.db
             .run_command(doc! {
                 "delete": LOCK_COLLECTION,
@@ -238,62 +235,45 @@ impl MongoDatabase {
             .map_err(driver_error(&format!("unlocking {}", self.name)))?;
         Ok(())
     }
+}
 
-    async fn migrate_locked(
-        &mut self,
-        planner: Planner<'_>,
-        mut record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        let live = Schema::Document(inspect::inspect(&self.db).await?);
-        let steps = match planner(&live) {
-            Ok(steps) => steps,
-            Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
-        };
-        if steps.is_empty() {
-            return Ok(MigrateOutcome::UpToDate);
-        }
-        let mut done: Vec<String> = Vec::new();
-        let mut failure = None;
-        'steps: for step in &steps {
-            for statement in &step.statements {
-                if let Err(e) = self.run_statement(statement).await {
-                    failure = Some(format!("{} failed at `{statement}`: {e}", step.description));
-                    break 'steps;
-                }
-                done.push(statement.clone());
-            }
-        }
-        let count = done.len();
-        record.statements = done;
-        let after = Schema::Document(inspect::inspect(&self.db).await?);
-        record.schema_fingerprint = after.fingerprint();
-        record.schema = serde_json::to_string(&after).ok();
-        record.outcome = match &failure {
-            None => "applied".into(),
-            Some(message) => format!("failed after {count} statement(s): {message}"),
-        };
-        self.write_history(&record).await?;
-        match failure {
-            None => Ok(MigrateOutcome::Applied { statements: count }),
-            Some(message) => Err(EngineError::Other(format!(
-                "{message} ({count} earlier statement(s) stay applied; a re-run plans the rest)"
-            ))),
-        }
+#[async_trait]
+impl Applier for MongoDatabase {
+    /// MongoDB has no transactional DDL.
+    const ATOMICITY: Atomicity = Atomicity::PerStatement;
+
+    fn lease(&mut self) -> Option<&mut LeaseLock> {
+        Some(&mut self.lock)
     }
 
-    async fn run_statement(&self, statement: &str) -> Result<(), String> {
-        let body = migrate::parse_command(statement)?;
-        let command = Document::try_from(body).map_err(|e| e.to_string())?;
+    async fn introspect(&mut self) -> Result<Schema, EngineError> {
+        Ok(Schema::Document(inspect::inspect(&self.db).await?))
+    }
+
+    async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
+        let body = migrate::parse_command(statement).map_err(EngineError::Rejected)?;
+        let command = Document::try_from(body).map_err(|e| EngineError::Rejected(e.to_string()))?;
         self.db
             .run_command(command)
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(driver_error("running a command"))?;
         Ok(())
     }
 
-    async fn write_history(&self, record: &HistoryRecord) -> Result<(), EngineError> {
-        let mut entry = mongodb::bson::to_document(record)
-            .map_err(|e| EngineError::Other(format!("encoding the history record: {e}")))?;
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
+        Box::new(MongoHistory { db: &self.db })
+    }
+}
+
+/// The `_tenantctl_history` collection of a tenant database.
+struct MongoHistory<'a> {
+    db: &'a Database,
+}
+
+#[async_trait]
+impl HistoryStore for MongoHistory<'_> {
+    async fn append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+        let mut entry = history_document(record)?;
         entry.insert("recordedAt", DateTime::now());
         self.db
             .run_command(doc! { "insert": HISTORY_TABLE, "documents": [entry] })
@@ -301,6 +281,54 @@ impl MongoDatabase {
             .map_err(driver_error("writing the history record"))?;
         Ok(())
     }
+
+    async fn update(&mut self, record: &HistoryRecord, _: usize) -> Result<(), EngineError> {
+        self.db
+            .run_command(doc! {
+                "findAndModify": HISTORY_TABLE,
+                "query": {},
+                "sort": NEWEST_FIRST.clone(),
+                "update": { "$set": history_document(record)? },
+            })
+            .await
+            .map_err(driver_error("updating the history record"))?;
+        Ok(())
+    }
+
+    async fn last_finished(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
+        let reply = self
+            .db
+            .run_command(doc! {
+                "find": HISTORY_TABLE,
+                "filter": { "outcome": { "$regex": FINISHED_REGEX } },
+                "sort": NEWEST_FIRST.clone(),
+                "limit": 1,
+                "singleBatch": true,
+            })
+            .await
+            .map_err(driver_error("reading history"))?;
+        let first = reply
+            .get_document("cursor")
+            .ok()
+            .and_then(|c| c.get_array("firstBatch").ok())
+            .and_then(|b| b.first())
+            .and_then(|d| d.as_document().cloned());
+        Ok(first.and_then(|mut d| {
+            d.remove("_id");
+            d.remove("recordedAt");
+            let object: Object = inspect::to_object(d);
+            serde_json::from_value(serde_json::Value::Object(object)).ok()
+        }))
+    }
+}
+
+/// The history order, newest first.
+static NEWEST_FIRST: std::sync::LazyLock<Document> =
+    std::sync::LazyLock::new(|| doc! { "recordedAt": -1, "_id": -1 });
+
+fn history_document(record: &HistoryRecord) -> Result<Document, EngineError> {
+    mongodb::bson::to_document(record)
+        .map_err(|e| EngineError::Other(format!("encoding the history record: {e}")))
 }
 
 fn write_errors(reply: &Document) -> Option<String> {
@@ -330,61 +358,4 @@ fn is_duplicate_key(reply: &Document) -> bool {
 
 fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_default()
-}
-
-fn new_token() -> String {
-    use sha2::{Digest, Sha256};
-    let seed = format!(
-        "{}:{}:{:?}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
-        std::thread::current().id()
-    );
-    hex::encode(&Sha256::digest(seed.as_bytes())[..12])
-}
-
-#[async_trait]
-impl Connection for MongoDatabase {
-    async fn introspect(&mut self) -> Result<Schema, EngineError> {
-        Ok(Schema::Document(inspect::inspect(&self.db).await?))
-    }
-
-    async fn migrate(
-        &mut self,
-        planner: Planner<'_>,
-        record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        let token = new_token();
-        self.lock(&token).await?;
-        let outcome = self.migrate_locked(planner, record).await;
-        let unlocked = self.unlock(&token).await;
-        let outcome = outcome?;
-        unlocked?;
-        Ok(outcome)
-    }
-
-    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        let reply = self
-            .db
-            .run_command(doc! {
-                "find": HISTORY_TABLE,
-                "sort": { "recordedAt": -1, "_id": -1 },
-                "limit": 1,
-                "singleBatch": true,
-            })
-            .await
-            .map_err(driver_error("reading history"))?;
-        let first = reply
-            .get_document("cursor")
-            .ok()
-            .and_then(|c| c.get_array("firstBatch").ok())
-            .and_then(|b| b.first())
-            .and_then(|d| d.as_document().cloned());
-        Ok(first.and_then(|mut d| {
-            d.remove("_id");
-            d.remove("recordedAt");
-            let object: Object = inspect::to_object(d);
-            serde_json::from_value(serde_json::Value::Object(object)).ok()
-        }))
-    }
 }

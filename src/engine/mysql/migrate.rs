@@ -13,10 +13,10 @@ use super::inspect::{
     table_collation,
 };
 use super::{quote_ident, quote_literal};
+use crate::diff::Step;
 use crate::diff::{self, Change, Hazard, HazardKind, TableChange};
 use crate::engine::EngineError;
 use crate::model::sql::{Column, Index, SqlSchema, Table};
-use crate::plan::Step;
 
 /// Steps by phase: run in this order.
 #[derive(Default)]
@@ -305,18 +305,56 @@ fn alter_table(
     flavor: Flavor,
     out: &mut Phases,
 ) -> Result<(), EngineError> {
-    let Phases {
-        first,
-        middle,
-        foreign_keys,
-        ..
-    } = out;
     let table = quote_ident(&to.name);
     let def = to
         .definition
         .as_deref()
         .ok_or_else(|| missing("CREATE TABLE", &to.name))?;
+    out.first.extend(drop_foreign_keys(&table, to, changes));
+    let alter = alter_clauses(&table, from, to, def, changes, &idx, flavor)?;
+    out.middle
+        .extend(alter_step(&table, from, to, changes, &idx, alter));
+    out.foreign_keys
+        .extend(add_foreign_keys(&table, from, to, def, changes)?);
+    Ok(())
+}
 
+/// The foreign keys of a table that change or go, dropped first as a step of their own.
+fn drop_foreign_keys(table: &str, to: &Table, changes: &[TableChange]) -> Option<Step> {
+    let fk_drops: Vec<String> = changes
+        .iter()
+        .filter_map(|c| match c {
+            TableChange::DropForeignKey(fk) => fk.name.as_deref(),
+            _ => None,
+        })
+        .map(|n| format!("DROP FOREIGN KEY {}", quote_ident(n)))
+        .collect();
+    (!fk_drops.is_empty()).then(|| Step {
+        description: format!("drop foreign keys of {} that change or go", to.name),
+        hazards: Vec::new(),
+        statements: vec![format!("ALTER TABLE {table} {}", fk_drops.join(", "))],
+    })
+}
+
+/// What the table's one `ALTER TABLE` does: statements it needs first
+/// (`pre`), its clauses, and the reasons it rebuilds the table.
+struct Alter {
+    pre: Vec<String>,
+    clauses: Vec<String>,
+    rebuild: Vec<String>,
+}
+
+/// The clauses of the table's main `ALTER TABLE`, in the order MySQL needs
+/// them: drops, options, columns in declared order, keys, indexes, checks, comment.
+fn alter_clauses(
+    table: &str,
+    from: &Table,
+    to: &Table,
+    def: &str,
+    changes: &[TableChange],
+    idx: &IndexChanges,
+    flavor: Flavor,
+) -> Result<Alter, EngineError> {
     let dropped_columns: Vec<&str> = changes
         .iter()
         .filter_map(|c| match c {
@@ -338,23 +376,6 @@ fn alter_table(
             _ => None,
         })
         .collect();
-
-    // Foreign keys: dropped first, as a step of their own.
-    let fk_drops: Vec<String> = changes
-        .iter()
-        .filter_map(|c| match c {
-            TableChange::DropForeignKey(fk) => fk.name.as_deref(),
-            _ => None,
-        })
-        .map(|n| format!("DROP FOREIGN KEY {}", quote_ident(n)))
-        .collect();
-    if !fk_drops.is_empty() {
-        first.push(Step {
-            description: format!("drop foreign keys of {} that change or go", to.name),
-            hazards: Vec::new(),
-            statements: vec![format!("ALTER TABLE {table} {}", fk_drops.join(", "))],
-        });
-    }
 
     let mut pre = Vec::new(); // statements before the main ALTER
     let mut clauses = Vec::new();
@@ -404,59 +425,17 @@ fn alter_table(
     // columns that declare their own collation are set back below.
     for c in changes {
         if let TableChange::SetOptions { from: old, to: new } = c {
-            let partitioned = |o: &[String]| o.iter().any(|o| o.starts_with(PARTITION_PREFIX));
-            if partitioned(new) {
-                if new
-                    .iter()
-                    .any(|o| o.starts_with(PARTITION_PREFIX) && !old.contains(o))
-                {
-                    return Err(EngineError::Other(format!(
-                        "table {}: changing partitioning is not supported; repartition by hand",
-                        to.name
-                    )));
-                }
-            } else if partitioned(old) {
-                // Partitioned by hand, not in the blueprint: merge the partitions back.
-                pre.push(format!("ALTER TABLE {table} REMOVE PARTITIONING"));
-                rebuild.push("remove partitioning".into());
-            }
-            for option in new
-                .iter()
-                .filter(|o| !old.contains(o) && !o.starts_with(PARTITION_PREFIX))
-            {
-                if let Some(collation) = option.strip_prefix("COLLATE=") {
-                    pre.push(format!(
-                        "ALTER TABLE {table} CONVERT TO CHARACTER SET {} COLLATE {}",
-                        charset_of(collation),
-                        collation
-                    ));
-                    rebuild.push(format!("convert to {collation}"));
-                    for col in to.columns.iter().filter(|c| c.collation.is_some()) {
-                        if from.column(&col.name).is_some()
-                            && !modified.contains(&col.name.as_str())
-                        {
-                            modified.push(&col.name);
-                        }
-                    }
-                } else if let Some(engine) = option.strip_prefix("ENGINE=") {
-                    clauses.push(format!("ENGINE={engine}"));
-                    rebuild.push(format!("engine {engine}"));
-                } else {
-                    clauses.push(option.clone());
-                }
-            }
-            for option in old
-                .iter()
-                .filter(|o| !new.contains(o) && !o.starts_with(PARTITION_PREFIX))
-            {
-                // A create option no longer declared goes back to its default.
-                if let Some((key, _)) = option.split_once('=')
-                    && !matches!(key, "ENGINE" | "COLLATE")
-                    && !new.iter().any(|n| n.starts_with(&format!("{key}=")))
-                {
-                    clauses.push(format!("{key}=DEFAULT"));
-                }
-            }
+            option_clauses(
+                table,
+                from,
+                to,
+                old,
+                new,
+                &mut pre,
+                &mut clauses,
+                &mut rebuild,
+                &mut modified,
+            )?;
         }
     }
 
@@ -528,6 +507,84 @@ fn alter_table(
         }
     }
 
+    Ok(Alter {
+        pre,
+        clauses,
+        rebuild,
+    })
+}
+
+/// The clauses of changed table options: partitioning removed, a new
+/// default collation (converting the table, and the columns with their own
+/// collation modified after), engine and other create options.
+#[allow(clippy::too_many_arguments)]
+fn option_clauses<'a>(
+    table: &str,
+    from: &Table,
+    to: &'a Table,
+    old: &[String],
+    new: &[String],
+    pre: &mut Vec<String>,
+    clauses: &mut Vec<String>,
+    rebuild: &mut Vec<String>,
+    modified: &mut Vec<&'a str>,
+) -> Result<(), EngineError> {
+    let partitioned = |o: &[String]| o.iter().any(|o| o.starts_with(PARTITION_PREFIX));
+    if partitioned(new) {
+        if new
+            .iter()
+            .any(|o| o.starts_with(PARTITION_PREFIX) && !old.contains(o))
+        {
+            return Err(EngineError::Other(format!(
+                "table {}: changing partitioning is not supported; repartition by hand",
+                to.name
+            )));
+        }
+    } else if partitioned(old) {
+        // Partitioned by hand, not in the blueprint: merge the partitions back.
+        pre.push(format!("ALTER TABLE {table} REMOVE PARTITIONING"));
+        rebuild.push("remove partitioning".into());
+    }
+    for option in new
+        .iter()
+        .filter(|o| !old.contains(o) && !o.starts_with(PARTITION_PREFIX))
+    {
+        if let Some(collation) = option.strip_prefix("COLLATE=") {
+            pre.push(format!(
+                "ALTER TABLE {table} CONVERT TO CHARACTER SET {} COLLATE {}",
+                charset_of(collation),
+                collation
+            ));
+            rebuild.push(format!("convert to {collation}"));
+            for col in to.columns.iter().filter(|c| c.collation.is_some()) {
+                if from.column(&col.name).is_some() && !modified.contains(&col.name.as_str()) {
+                    modified.push(&col.name);
+                }
+            }
+        } else if let Some(engine) = option.strip_prefix("ENGINE=") {
+            clauses.push(format!("ENGINE={engine}"));
+            rebuild.push(format!("engine {engine}"));
+        } else {
+            clauses.push(option.clone());
+        }
+    }
+    for option in old
+        .iter()
+        .filter(|o| !new.contains(o) && !o.starts_with(PARTITION_PREFIX))
+    {
+        // A create option no longer declared goes back to its default.
+        if let Some((key, _)) = option.split_once('=')
+            && !matches!(key, "ENGINE" | "COLLATE")
+            && !new.iter().any(|n| n.starts_with(&format!("{key}=")))
+        {
+            clauses.push(format!("{key}=DEFAULT"));
+        }
+    }
+    Ok(())
+}
+
+/// What the main step does, change by change (foreign keys apart).
+fn describe_alter(changes: &[TableChange], idx: &IndexChanges) -> Vec<String> {
     let mut descriptions: Vec<String> = changes
         .iter()
         .filter(|c| {
@@ -551,7 +608,29 @@ fn alter_table(
         _ => String::new(),
     }));
 
-    if !clauses.is_empty() || !pre.is_empty() {
+    descriptions
+}
+
+/// The table's main step: its statements, described, with the hazards of
+/// its changes, indexes, charset conversions, narrowing and rebuilds.
+fn alter_step(
+    table: &str,
+    from: &Table,
+    to: &Table,
+    changes: &[TableChange],
+    idx: &IndexChanges,
+    alter: Alter,
+) -> Option<Step> {
+    let descriptions = describe_alter(changes, idx);
+    let Alter {
+        pre,
+        clauses,
+        rebuild,
+    } = alter;
+    if clauses.is_empty() && pre.is_empty() {
+        return None;
+    }
+    {
         let mut statements = pre;
         if !clauses.is_empty() {
             statements.push(format!("ALTER TABLE {table} {}", clauses.join(", ")));
@@ -621,9 +700,18 @@ fn alter_table(
                 ),
             ));
         }
-        middle.push(step);
+        Some(step)
     }
+}
 
+/// The foreign keys the table gains, added once every table is in shape.
+fn add_foreign_keys(
+    table: &str,
+    from: &Table,
+    to: &Table,
+    def: &str,
+    changes: &[TableChange],
+) -> Result<Option<Step>, EngineError> {
     let fk_adds: Vec<(String, &TableChange)> = changes
         .iter()
         .filter_map(|c| match c {
@@ -631,7 +719,10 @@ fn alter_table(
             _ => None,
         })
         .collect();
-    if !fk_adds.is_empty() {
+    if fk_adds.is_empty() {
+        return Ok(None);
+    }
+    {
         let mut statements_clauses = Vec::new();
         for (name, _) in &fk_adds {
             let line = constraint_line(def, name)
@@ -652,9 +743,8 @@ fn alter_table(
         );
         let names: Vec<&str> = fk_adds.iter().map(|(n, _)| n.as_str()).collect();
         step.description = format!("add foreign key {} on {}", names.join(", "), to.name);
-        foreign_keys.push(step);
+        Ok(Some(step))
     }
-    Ok(())
 }
 
 /// `options: drop X; set Y`, naming only what changes.
@@ -748,5 +838,35 @@ mod tests {
         assert!(narrowing("enum('a','b','c')", "enum('a','c')").is_some());
         assert!(narrowing("enum('a','b')", "enum('a','b','c')").is_none());
         assert!(narrowing("int", "bigint").is_none());
+    }
+}
+
+#[cfg(test)]
+mod plan_changes {
+    use crate::engine::plan_cases::{cases, plain_ddl, rendered};
+
+    /// Each shared change case, rendered by this planner without a server.
+    #[test]
+    fn every_change_renders_the_expected_statements() {
+        let cases = cases(
+            "int",
+            "text",
+            |t| plain_ddl(t, |n| format!("`{n}`")),
+            |i| format!("KEY `{}` (`{}`)", i.name, i.parts[0].expression),
+        );
+        let got = rendered(cases, |live, declared| {
+            super::plan(live, declared, crate::engine::mysql::inspect::Flavor::Mysql)
+        });
+        let expected: &[&str] = &[
+            "add a nullable column: ALTER TABLE `t` ADD COLUMN `note` text AFTER `id`",
+            "drop a column: ALTER TABLE `t` DROP COLUMN `note`",
+            "create a table: CREATE TABLE `u` (   `id` int NOT NULL,   PRIMARY KEY (`id`) )",
+            "drop a table: DROP TABLE `u`",
+            "create an index: ALTER TABLE `t` ADD KEY `t_note` (`note`)",
+            "drop an index: ALTER TABLE `t` DROP INDEX `t_note`",
+            "make a column not null: ALTER TABLE `t` MODIFY COLUMN `note` text NOT NULL",
+            "set a default: ALTER TABLE `t` MODIFY COLUMN `note` text DEFAULT 'x'",
+        ];
+        assert_eq!(got, expected, "got:\n{}", got.join("\n"));
     }
 }

@@ -20,12 +20,11 @@ use sha2::{Digest, Sha256};
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::{ConnectOptions, Connection as _, Executor, MySqlConnection};
 
-use super::{
-    Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, RESERVED_PREFIX, bind_history, driver_message, first_line, history_from_row,
-};
+use super::apply::{Applier, Atomicity, HistoryStore};
+use super::sql_history::{Placeholders, SqlDialect, SqlHistory, run};
+use super::{Connection, Engine, EngineError, HISTORY_TABLE, RESERVED_PREFIX, driver_message};
+use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server, env};
 use inspect::Flavor;
 
@@ -457,18 +456,28 @@ impl MysqlEngine {
     }
 }
 
+/// MySQL's history table; `completed` counts the statements run.
+const HISTORY: SqlDialect = SqlDialect {
+    placeholders: Placeholders::Question,
+    columns: "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+              applied_at VARCHAR(64) NOT NULL, tenantctl_version VARCHAR(64) NOT NULL, \
+              git_commit VARCHAR(64) NULL, blueprint VARCHAR(255) NOT NULL, \
+              blueprint_hash VARCHAR(128) NOT NULL, schema_fingerprint VARCHAR(128) NOT NULL, \
+              statements LONGTEXT NOT NULL, completed INT NOT NULL DEFAULT 0, \
+              outcome TEXT NOT NULL, schema_json LONGTEXT NULL",
+    table_options: " ENGINE=InnoDB",
+    // MySQL cannot select from the table an UPDATE changes.
+    newest: "ORDER BY id DESC LIMIT 1",
+    counts_completed: true,
+    exists: "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+};
+
 /// One open tenant database.
 struct MysqlDatabase {
     conn: MySqlConnection,
     name: String,
     flavor: Flavor,
     lock_timeout: Duration,
-}
-
-/// Progress of one apply, for an honest report when it stops half-way.
-struct Progress {
-    done: usize,
-    total: usize,
 }
 
 impl MysqlDatabase {
@@ -484,6 +493,12 @@ impl MysqlDatabase {
             )
         }
     }
+}
+
+#[async_trait]
+impl Applier for MysqlDatabase {
+    /// MySQL commits every DDL statement implicitly.
+    const ATOMICITY: Atomicity = Atomicity::PerStatement;
 
     async fn lock(&mut self) -> Result<(), EngineError> {
         let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
@@ -510,202 +525,19 @@ impl MysqlDatabase {
         Ok(())
     }
 
-    async fn ensure_history(&mut self) -> Result<(), EngineError> {
-        self.conn
-            .execute(
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {} (\
-                     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
-                     applied_at VARCHAR(64) NOT NULL, tenantctl_version VARCHAR(64) NOT NULL, \
-                     git_commit VARCHAR(64) NULL, blueprint VARCHAR(255) NOT NULL, \
-                     blueprint_hash VARCHAR(128) NOT NULL, schema_fingerprint VARCHAR(128) NOT NULL, \
-                     statements LONGTEXT NOT NULL, completed INT NOT NULL DEFAULT 0, \
-                     outcome TEXT NOT NULL, schema_json LONGTEXT NULL) ENGINE=InnoDB",
-                    quote_ident(HISTORY_TABLE)
-                )
-                .as_str(),
-            )
-            .await
-            .map_err(EngineError::db("creating the history table"))?;
-        Ok(())
-    }
-
-    /// Writes the record of an apply that is starting; returns its id.
-    async fn start_history(&mut self, record: &HistoryRecord) -> Result<u64, EngineError> {
-        let done = bind_history(
-            sqlx::query(&format!(
-                "INSERT INTO {} ({HISTORY_COLUMNS}, completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                quote_ident(HISTORY_TABLE)
-            )),
-            record,
-        )
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("writing the history record"))?;
-        Ok(done.last_insert_id())
-    }
-
-    async fn update_history(
-        &mut self,
-        id: u64,
-        completed: usize,
-        outcome: &str,
-        after: Option<&Schema>,
-    ) -> Result<(), EngineError> {
-        sqlx::query(&format!(
-            "UPDATE {} SET completed = ?, outcome = ?, \
-             schema_fingerprint = COALESCE(?, schema_fingerprint), \
-             schema_json = COALESCE(?, schema_json) WHERE id = ?",
-            quote_ident(HISTORY_TABLE)
-        ))
-        .bind(completed as i64)
-        .bind(outcome)
-        .bind(after.map(Schema::fingerprint))
-        .bind(after.and_then(|a| serde_json::to_string(a).ok()))
-        .bind(id)
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("recording progress in the history"))?;
-        Ok(())
-    }
-
-    /// Everything between GET_LOCK and RELEASE_LOCK.
-    async fn migrate_locked(
-        &mut self,
-        planner: Planner<'_>,
-        mut record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        self.ensure_history().await?;
-        let live =
-            Schema::Sql(inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?);
-        let steps = match planner(&live) {
-            Ok(steps) => steps,
-            Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
-        };
-        if steps.is_empty() {
-            return Ok(MigrateOutcome::UpToDate);
-        }
-        record.statements = steps
-            .iter()
-            .flat_map(|s| s.statements.iter().cloned())
-            .collect();
-        record.schema_fingerprint = live.fingerprint();
-        let total = record.statements.len();
-        record.outcome = format!("started: 0 of {total} statements");
-        let id = self.start_history(&record).await?;
-        let mut progress = Progress { done: 0, total };
-        for step in &steps {
-            for statement in &step.statements {
-                if let Err(e) = self.conn.execute(statement.as_str()).await {
-                    return Err(self.failed(id, &progress, step, statement, e).await);
-                }
-                progress.done += 1;
-                let recorded = self
-                    .update_history(
-                        id,
-                        progress.done,
-                        &format!("in progress: {} of {total} statements", progress.done),
-                        None,
-                    )
-                    .await;
-                if let Err(e) = recorded {
-                    return Err(EngineError::Other(format!(
-                        "{} of {total} statements were applied, then recording progress failed \
-                         (re-run to continue from the live schema): {e}",
-                        progress.done
-                    )));
-                }
-            }
-        }
-        let after =
-            Schema::Sql(inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?);
-        self.update_history(id, total, "applied", Some(&after))
-            .await?;
-        Ok(MigrateOutcome::Applied { statements: total })
-    }
-
-    /// Records and reports a statement that failed half-way through an apply.
-    async fn failed(
-        &mut self,
-        id: u64,
-        progress: &Progress,
-        step: &Step,
-        statement: &str,
-        error: sqlx::Error,
-    ) -> EngineError {
-        let message = format!(
-            "{} failed after {} of {} statements had been applied (MySQL commits DDL \
-             statement by statement; re-run to continue from the live schema) at `{}`: {}",
-            step.description,
-            progress.done,
-            progress.total,
-            first_line(statement),
-            driver_message(&error)
-        );
-        // The connection may be gone (killed); the record then says "in progress".
-        let _ = self
-            .update_history(
-                id,
-                progress.done,
-                &format!(
-                    "failed after {} of {} statements: {}",
-                    progress.done,
-                    progress.total,
-                    driver_message(&error)
-                ),
-                None,
-            )
-            .await;
-        EngineError::Other(message)
-    }
-}
-
-#[async_trait]
-impl Connection for MysqlDatabase {
     async fn introspect(&mut self) -> Result<Schema, EngineError> {
         Ok(Schema::Sql(
             inspect::inspect(&mut self.conn, &self.name, self.flavor, false).await?,
         ))
     }
 
-    async fn migrate(
-        &mut self,
-        planner: Planner<'_>,
-        record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        self.lock().await?;
-        let outcome = self.migrate_locked(planner, record).await;
-        let unlocked = self.unlock().await;
-        match (outcome, unlocked) {
-            (Ok(o), Ok(())) => Ok(o),
-            (Ok(_), Err(e)) | (Err(e), _) => Err(e),
-        }
+    async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
+        run(&mut self.conn, statement).await
     }
 
-    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        let exists: Option<String> = sqlx::query_scalar(
-            "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-        )
-        .bind(&self.name)
-        .bind(HISTORY_TABLE)
-        .fetch_optional(&mut self.conn)
-        .await
-        .map_err(EngineError::db("reading history"))?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {HISTORY_COLUMNS} FROM {} WHERE outcome = 'applied' ORDER BY id DESC LIMIT 1",
-            quote_ident(HISTORY_TABLE)
-        ))
-        .fetch_optional(&mut self.conn)
-        .await
-        .map_err(EngineError::db("reading history"))?;
-        row.as_ref()
-            .map(history_from_row)
-            .transpose()
-            .map_err(EngineError::db("reading history"))
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
+        let binds = vec![self.name.clone(), HISTORY_TABLE.into()];
+        SqlHistory::new(&mut self.conn, &HISTORY, quote_ident(HISTORY_TABLE), binds)
     }
 }
 

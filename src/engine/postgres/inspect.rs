@@ -507,20 +507,46 @@ fn object(kind: &str, name: String, definition: String, ddl: Vec<String>) -> (St
     )
 }
 
+/// Every server-printed object (schemas, extensions, enums, domains,
+/// sequences, functions), one catalog query per kind.
 async fn read_objects(
     conn: &mut PgConnection,
     scope: &Scope,
     schema: &mut SqlSchema,
 ) -> Result<(), EngineError> {
     let objects = &mut schema.objects;
-    let q = |e| EngineError::db(format!("reading {e}"));
+    read_schemas(conn, scope, objects).await?;
+    read_extensions(conn, objects).await?;
+    read_enums(conn, scope, objects).await?;
+    read_domains(conn, scope, objects).await?;
+    read_sequences(conn, scope, objects).await?;
+    read_functions(conn, scope, objects).await?;
+    if scope.schema_only {
+        // Schemas and extensions belong to the shared database, not to a tenant.
+        objects.retain(|_, o| o.kind != "extension" && o.kind != "schema");
+    }
+    Ok(())
+}
 
+/// Types that no extension created.
+const OWN_TYPE: &str = "NOT EXISTS (SELECT 1 FROM pg_depend dx WHERE dx.classid = 'pg_type'::regclass \
+                    AND dx.objid = t.oid AND dx.deptype = 'e')";
+/// A type's name, qualified unless in `public`.
+const TYPE_NAME: &str =
+    "CASE WHEN n.nspname = 'public' THEN t.typname::text ELSE n.nspname || '.' || t.typname END";
+
+/// The schemas besides `public`.
+async fn read_schemas(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    objects: &mut BTreeMap<String, SqlObject>,
+) -> Result<(), EngineError> {
     let rows = sqlx::query(&scope.sql(format!(
         "SELECT n.nspname::text FROM pg_namespace n WHERE {MANAGED_NS} AND n.nspname <> 'public' ORDER BY 1"
     )))
     .fetch_all(&mut *conn)
     .await
-    .map_err(q("schemas"))?;
+    .map_err(EngineError::db("reading schemas"))?;
     for row in rows {
         let name: String = row.get(0);
         let ddl = vec![format!("CREATE SCHEMA {}", quote_ident(&name))];
@@ -531,14 +557,21 @@ async fn read_objects(
             ddl,
         )]);
     }
+    Ok(())
+}
 
+/// The extensions (but `plpgsql`).
+async fn read_extensions(
+    conn: &mut PgConnection,
+    objects: &mut BTreeMap<String, SqlObject>,
+) -> Result<(), EngineError> {
     let rows = sqlx::query(
         "SELECT e.extname::text, n.nspname::text FROM pg_extension e \
          JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql' ORDER BY 1",
     )
     .fetch_all(&mut *conn)
     .await
-    .map_err(q("extensions"))?;
+    .map_err(EngineError::db("reading extensions"))?;
     for row in rows {
         let name: String = row.get(0);
         let ns: String = row.get(1);
@@ -554,19 +587,24 @@ async fn read_objects(
             ddl,
         )]);
     }
+    Ok(())
+}
 
-    let own_type = "NOT EXISTS (SELECT 1 FROM pg_depend dx WHERE dx.classid = 'pg_type'::regclass \
-                    AND dx.objid = t.oid AND dx.deptype = 'e')";
-    let type_name = "CASE WHEN n.nspname = 'public' THEN t.typname::text ELSE n.nspname || '.' || t.typname END";
+/// The enum types, with their labels and comment.
+async fn read_enums(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    objects: &mut BTreeMap<String, SqlObject>,
+) -> Result<(), EngineError> {
     let rows = sqlx::query(&scope.sql(format!(
-        "SELECT {type_name}, ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid \
+        "SELECT {TYPE_NAME}, ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid \
                                    ORDER BY e.enumsortorder), obj_description(t.oid, 'pg_type') \
          FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
-         WHERE t.typtype = 'e' AND {MANAGED_NS} AND {own_type} ORDER BY 1"
+         WHERE t.typtype = 'e' AND {MANAGED_NS} AND {OWN_TYPE} ORDER BY 1"
     )))
     .fetch_all(&mut *conn)
     .await
-    .map_err(q("enum types"))?;
+    .map_err(EngineError::db("reading enum types"))?;
     for row in rows {
         let name: String = row.get(0);
         let labels: Vec<String> = row.get(1);
@@ -591,20 +629,28 @@ async fn read_objects(
         obj.items = labels;
         objects.insert(key, obj);
     }
+    Ok(())
+}
 
+/// The domains, with collation, default, NOT NULL and checks.
+async fn read_domains(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    objects: &mut BTreeMap<String, SqlObject>,
+) -> Result<(), EngineError> {
     let rows = sqlx::query(&scope.sql(format!(
-        "SELECT {type_name}, format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault, \
+        "SELECT {TYPE_NAME}, format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault, \
            CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation THEN co.collname::text END, \
            ARRAY(SELECT 'CONSTRAINT ' || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid, true) \
                  FROM pg_constraint k WHERE k.contypid = t.oid ORDER BY k.conname) \
          FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
          JOIN pg_type bt ON bt.oid = t.typbasetype \
          LEFT JOIN pg_collation co ON co.oid = t.typcollation \
-         WHERE t.typtype = 'd' AND {MANAGED_NS} AND {own_type} ORDER BY 1"
+         WHERE t.typtype = 'd' AND {MANAGED_NS} AND {OWN_TYPE} ORDER BY 1"
     )))
     .fetch_all(&mut *conn)
     .await
-    .map_err(q("domains"))?;
+    .map_err(EngineError::db("reading domains"))?;
     for row in rows {
         let name: String = row.get(0);
         let mut definition = format!(
@@ -628,7 +674,15 @@ async fn read_objects(
         let ddl = vec![definition.clone()];
         objects.extend([object("domain", name, definition, ddl)]);
     }
+    Ok(())
+}
 
+/// The sequences no column owns.
+async fn read_sequences(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    objects: &mut BTreeMap<String, SqlObject>,
+) -> Result<(), EngineError> {
     let rows = sqlx::query(&scope.sql(format!(
         "SELECT {QUAL}, format_type(s.seqtypid, NULL), s.seqincrement, s.seqmin, s.seqmax, s.seqstart, \
            s.seqcache, s.seqcycle \
@@ -640,7 +694,7 @@ async fn read_objects(
     )))
     .fetch_all(&mut *conn)
     .await
-    .map_err(q("sequences"))?;
+    .map_err(EngineError::db("reading sequences"))?;
     for row in rows {
         let name: String = row.get(0);
         let options = format!(
@@ -660,7 +714,15 @@ async fn read_objects(
         let ddl = vec![format!("CREATE SEQUENCE {} {options}", quote_name(&name))];
         objects.extend([object("sequence", name, options, ddl)]);
     }
+    Ok(())
+}
 
+/// The functions and procedures not from an extension.
+async fn read_functions(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    objects: &mut BTreeMap<String, SqlObject>,
+) -> Result<(), EngineError> {
     let rows = sqlx::query(
         &scope.sql(format!(
             "SELECT CASE WHEN n.nspname = 'public' THEN p.proname::text ELSE n.nspname || '.' || p.proname END, \
@@ -673,7 +735,7 @@ async fn read_objects(
     )
     .fetch_all(&mut *conn)
     .await
-    .map_err(q("functions"))?;
+    .map_err(EngineError::db("reading functions"))?;
     for row in rows {
         let name: String = row.get(0);
         let args: String = row.get(1);
@@ -688,10 +750,6 @@ async fn read_objects(
             definition.trim_end().to_string(),
             ddl,
         )]);
-    }
-    if scope.schema_only {
-        // Schemas and extensions belong to the shared database, not to a tenant.
-        objects.retain(|_, o| o.kind != "extension" && o.kind != "schema");
     }
     Ok(())
 }

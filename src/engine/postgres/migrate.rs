@@ -13,10 +13,10 @@
 //! server printed itself; views, triggers, indexes and functions reuse the
 //! server's own definition text.
 
+use crate::diff::Step;
 use crate::diff::{self, Change, Hazard, HazardKind, TableChange};
 use crate::engine::EngineError;
 use crate::model::sql::{Column, ForeignKey, SqlObject, SqlSchema, Table};
-use crate::plan::Step;
 use crate::sql::{quote_ident, quote_literal};
 
 use super::inspect::{OBJECT_ORDER, trigger_key};
@@ -46,123 +46,163 @@ pub(super) fn plan(
         )));
     }
     let changes = diff::diff(live, declared);
-    let mut fk_drops = Vec::new();
-    let mut fk_adds = Vec::new();
-    let mut body: Vec<Step> = Vec::new();
+    let mut phases = Phases::default();
     let mut after_tables = 0;
     for change in &changes {
         match change {
-            Change::CreateTable(t) => {
-                body.push(Step::for_change(change, create_table(t)));
-                for fk in &t.foreign_keys {
-                    fk_adds.push(Step {
-                        description: format!(
-                            "alter table {}: add foreign key ({}) → {} (new table)",
-                            t.name,
-                            fk.columns.join(", "),
-                            fk.referenced_table
-                        ),
-                        hazards: Vec::new(),
-                        statements: vec![add_foreign_key(&t.name, fk)],
-                    });
-                }
+            Change::CreateTable(_) | Change::AlterTable { .. } | Change::DropTable(_) => {
+                table_steps(change, &mut phases)?;
+                after_tables = phases.body.len();
             }
-            Change::AlterTable { from, to, changes } => {
-                let (fks, rest): (Vec<&TableChange>, Vec<&TableChange>) =
-                    changes.iter().partition(|c| {
-                        matches!(
-                            c,
-                            TableChange::AddForeignKey(_) | TableChange::DropForeignKey(_)
-                        )
-                    });
-                for fk in fks {
-                    let single = Change::AlterTable {
-                        from: from.clone(),
-                        to: to.clone(),
-                        changes: vec![fk.clone()],
-                    };
-                    let mut step = Step::for_change(&single, alter_statements(to, fk)?);
-                    add_hazards(&mut step, to, fk);
-                    match fk {
-                        TableChange::DropForeignKey(_) => fk_drops.push(step),
-                        _ => fk_adds.push(step),
-                    }
-                }
-                if !rest.is_empty() {
-                    body.push(alter_table(from, to, &rest)?);
-                }
-            }
-            Change::DropTable(t) => body.push(Step::for_change(
-                change,
-                vec![format!("DROP TABLE {}", quote_name(&t.name))],
-            )),
-            Change::CreateIndex { index, new_table } => {
-                let ddl = index.definition.clone().ok_or_else(|| {
-                    EngineError::Other(format!("internal: no definition for index {}", index.name))
-                })?;
-                if concurrent && !new_table {
-                    let ddl = ddl.replacen(" INDEX ", " INDEX CONCURRENTLY ", 1);
-                    let mut step = Step::for_change(change, vec![ddl]);
-                    step.add_hazard(Hazard::new(
-                        HazardKind::IndexBuild,
-                        "pg-concurrent-index",
-                        format!(
-                            "builds {} with CREATE INDEX CONCURRENTLY after the transaction commits: writes go on meanwhile, but it is not atomic with the other steps; a failed build leaves an INVALID index that the next run drops and builds again",
-                            index.name
-                        ),
-                    ));
-                    body.push(step);
-                } else {
-                    body.push(Step::for_change(change, vec![ddl]));
-                }
-            }
-            Change::DropIndex(i) => body.push(Step::for_change(
-                change,
-                vec![format!("DROP INDEX {}", quote_name(&i.name))],
-            )),
-            Change::CreateView(v) => {
-                let ddl = v.ddl.clone().ok_or_else(|| {
-                    EngineError::Other(format!("internal: no definition for view {}", v.name))
-                })?;
-                body.push(Step::for_change(change, vec![ddl]));
-            }
-            Change::DropView(v) => body.push(Step::for_change(
-                change,
-                vec![format!(
-                    "DROP {}VIEW {}",
-                    if v.materialized { "MATERIALIZED " } else { "" },
-                    quote_name(&v.name)
-                )],
-            )),
-            Change::CreateTrigger(t) => {
-                let ddl = t.ddl.clone().ok_or_else(|| {
-                    EngineError::Other(format!("internal: no definition for trigger {}", t.name))
-                })?;
-                body.push(Step::for_change(change, vec![ddl]));
-            }
-            Change::DropTrigger(t) => {
-                let prefix = trigger_key(&t.table, "");
-                let trigger = t.name.strip_prefix(&prefix).unwrap_or(&t.name);
-                body.push(Step::for_change(
-                    change,
-                    vec![format!(
-                        "DROP TRIGGER {} ON {}",
-                        quote_ident(trigger),
-                        quote_name(&t.table)
-                    )],
-                ));
-            }
-        }
-        if matches!(
-            change,
-            Change::CreateTable(_) | Change::AlterTable { .. } | Change::DropTable(_)
-        ) {
-            after_tables = body.len();
+            _ => phases.body.push(object_step(change, concurrent)?),
         }
     }
-    let tail = body.split_off(after_tables);
-    for (table, fk) in foreign_keys_on_replaced_keys(&changes, live, declared) {
-        fk_drops.push(Step {
+    let tail = phases.body.split_off(after_tables);
+    rebind_replaced_keys(&changes, live, declared, &mut phases)?;
+    let (object_creates, object_drops) = object_steps(live, declared);
+    let mut steps = phases.fk_drops;
+    steps.extend(object_creates);
+    steps.extend(phases.body);
+    steps.extend(phases.fk_adds);
+    steps.extend(tail);
+    steps.extend(object_drops);
+    Ok(steps)
+}
+
+/// A plan's steps by phase: foreign keys dropped first, then the body
+/// (tables, then indexes, views and triggers), foreign keys added last.
+#[derive(Default)]
+struct Phases {
+    fk_drops: Vec<Step>,
+    body: Vec<Step>,
+    fk_adds: Vec<Step>,
+}
+
+/// The steps of a table created, altered or dropped; its foreign key
+/// changes go to their own phases.
+fn table_steps(change: &Change, phases: &mut Phases) -> Result<(), EngineError> {
+    match change {
+        Change::CreateTable(t) => {
+            phases.body.push(Step::for_change(change, create_table(t)));
+            for fk in &t.foreign_keys {
+                phases.fk_adds.push(Step {
+                    description: format!(
+                        "alter table {}: add foreign key ({}) → {} (new table)",
+                        t.name,
+                        fk.columns.join(", "),
+                        fk.referenced_table
+                    ),
+                    hazards: Vec::new(),
+                    statements: vec![add_foreign_key(&t.name, fk)],
+                });
+            }
+        }
+        Change::AlterTable { from, to, changes } => {
+            let (fks, rest): (Vec<&TableChange>, Vec<&TableChange>) =
+                changes.iter().partition(|c| {
+                    matches!(
+                        c,
+                        TableChange::AddForeignKey(_) | TableChange::DropForeignKey(_)
+                    )
+                });
+            for fk in fks {
+                let single = Change::AlterTable {
+                    from: from.clone(),
+                    to: to.clone(),
+                    changes: vec![fk.clone()],
+                };
+                let mut step = Step::for_change(&single, alter_statements(to, fk)?);
+                add_hazards(&mut step, to, fk);
+                match fk {
+                    TableChange::DropForeignKey(_) => phases.fk_drops.push(step),
+                    _ => phases.fk_adds.push(step),
+                }
+            }
+            if !rest.is_empty() {
+                phases.body.push(alter_table(from, to, &rest)?);
+            }
+        }
+        Change::DropTable(t) => phases.body.push(Step::for_change(
+            change,
+            vec![format!("DROP TABLE {}", quote_name(&t.name))],
+        )),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The one step of an index, view or trigger change.
+fn object_step(change: &Change, concurrent: bool) -> Result<Step, EngineError> {
+    Ok(match change {
+        Change::CreateIndex { index, new_table } => {
+            let ddl = index.definition.clone().ok_or_else(|| {
+                EngineError::Other(format!("internal: no definition for index {}", index.name))
+            })?;
+            if concurrent && !new_table {
+                let ddl = ddl.replacen(" INDEX ", " INDEX CONCURRENTLY ", 1);
+                let mut step = Step::for_change(change, vec![ddl]);
+                step.add_hazard(Hazard::new(
+                    HazardKind::IndexBuild,
+                    "pg-concurrent-index",
+                    format!(
+                        "builds {} with CREATE INDEX CONCURRENTLY after the transaction commits: writes go on meanwhile, but it is not atomic with the other steps; a failed build leaves an INVALID index that the next run drops and builds again",
+                        index.name
+                    ),
+                ));
+                step
+            } else {
+                Step::for_change(change, vec![ddl])
+            }
+        }
+        Change::DropIndex(i) => {
+            Step::for_change(change, vec![format!("DROP INDEX {}", quote_name(&i.name))])
+        }
+        Change::CreateView(v) => {
+            let ddl = v.ddl.clone().ok_or_else(|| {
+                EngineError::Other(format!("internal: no definition for view {}", v.name))
+            })?;
+            Step::for_change(change, vec![ddl])
+        }
+        Change::DropView(v) => Step::for_change(
+            change,
+            vec![format!(
+                "DROP {}VIEW {}",
+                if v.materialized { "MATERIALIZED " } else { "" },
+                quote_name(&v.name)
+            )],
+        ),
+        Change::CreateTrigger(t) => {
+            let ddl = t.ddl.clone().ok_or_else(|| {
+                EngineError::Other(format!("internal: no definition for trigger {}", t.name))
+            })?;
+            Step::for_change(change, vec![ddl])
+        }
+        Change::DropTrigger(t) => {
+            let prefix = trigger_key(&t.table, "");
+            let trigger = t.name.strip_prefix(&prefix).unwrap_or(&t.name);
+            Step::for_change(
+                change,
+                vec![format!(
+                    "DROP TRIGGER {} ON {}",
+                    quote_ident(trigger),
+                    quote_name(&t.table)
+                )],
+            )
+        }
+        _ => unreachable!("table changes are planned by table_steps"),
+    })
+}
+
+/// Foreign keys whose referenced key the plan replaces: dropped first and
+/// added again at the end.
+fn rebind_replaced_keys(
+    changes: &[Change],
+    live: &SqlSchema,
+    declared: &SqlSchema,
+    phases: &mut Phases,
+) -> Result<(), EngineError> {
+    for (table, fk) in foreign_keys_on_replaced_keys(changes, live, declared) {
+        phases.fk_drops.push(Step {
             description: format!(
                 "alter table {table}: drop foreign key ({}) → {} while its referenced key is replaced",
                 fk.columns.join(", "),
@@ -183,16 +223,9 @@ pub(super) fn plan(
         if let Some(t) = declared.tables.get(&table) {
             add_hazards(&mut step, t, &TableChange::AddForeignKey(fk.clone()));
         }
-        fk_adds.push(step);
+        phases.fk_adds.push(step);
     }
-    let (object_creates, object_drops) = object_steps(live, declared);
-    let mut steps = fk_drops;
-    steps.extend(object_creates);
-    steps.extend(body);
-    steps.extend(fk_adds);
-    steps.extend(tail);
-    steps.extend(object_drops);
-    Ok(steps)
+    Ok(())
 }
 
 /// Foreign keys that stay but depend on a primary key, unique constraint
@@ -903,5 +936,33 @@ mod tests {
             sequence_of(Some("nextval('t_id_seq'::regclass)")).as_deref(),
             Some("t_id_seq")
         );
+    }
+}
+
+#[cfg(test)]
+mod plan_changes {
+    use crate::engine::plan_cases::{cases, create_index, plain_ddl, rendered};
+
+    /// Each shared change case, rendered by this planner without a server.
+    #[test]
+    fn every_change_renders_the_expected_statements() {
+        let cases = cases(
+            "integer",
+            "text",
+            |t| plain_ddl(t, |n| format!("\"{n}\"")),
+            create_index,
+        );
+        let got = rendered(cases, |live, declared| super::plan(live, declared, false));
+        let expected: &[&str] = &[
+            "add a nullable column: ALTER TABLE \"t\" ADD COLUMN \"note\" text",
+            "drop a column: ALTER TABLE \"t\" DROP COLUMN \"note\"",
+            "create a table: CREATE TABLE \"u\" (     \"id\" integer NOT NULL,     PRIMARY KEY (\"id\") )",
+            "drop a table: DROP TABLE \"u\"",
+            "create an index: CREATE INDEX t_note ON t (note)",
+            "drop an index: DROP INDEX \"t_note\"",
+            "make a column not null: ALTER TABLE \"t\" ALTER COLUMN \"note\" SET NOT NULL",
+            "set a default: ALTER TABLE \"t\" ALTER COLUMN \"note\" SET DEFAULT 'x'",
+        ];
+        assert_eq!(got, expected, "got:\n{}", got.join("\n"));
     }
 }

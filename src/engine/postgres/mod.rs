@@ -28,12 +28,11 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgErrorPosition, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection};
 
-use super::{
-    Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, RESERVED_PREFIX, bind_history, first_line, history_from_row,
-};
+use super::apply::{Applier, Atomicity, HistoryStore};
+use super::sql_history::{Placeholders, SqlDialect, SqlHistory, end_transaction, run};
+use super::{Connection, Engine, EngineError, HISTORY_TABLE, RESERVED_PREFIX};
+use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server};
 use crate::sql::quote_ident;
 
@@ -485,6 +484,19 @@ impl Engine for PostgresEngine {
     }
 }
 
+/// PostgreSQL's history table.
+const HISTORY: SqlDialect = SqlDialect {
+    placeholders: Placeholders::Dollar,
+    columns: "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, applied_at text NOT NULL, \
+              tenantctl_version text NOT NULL, git_commit text, blueprint text NOT NULL, \
+              blueprint_hash text NOT NULL, schema_fingerprint text NOT NULL, \
+              statements text NOT NULL, outcome text NOT NULL, schema_json text",
+    table_options: "",
+    newest: "WHERE id = (SELECT max(id) FROM {table})",
+    counts_completed: false,
+    exists: "SELECT 1 WHERE to_regclass($1) IS NOT NULL",
+};
+
 /// One open tenant database.
 struct PostgresDatabase {
     conn: PgConnection,
@@ -499,19 +511,25 @@ impl PostgresDatabase {
     fn history_table(&self) -> String {
         format!("{}.{HISTORY_TABLE}", quote_ident(&self.scope.home))
     }
+}
 
-    async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        self.conn.execute(sql).await.map(|_| ())
-    }
+#[async_trait]
+impl Applier for PostgresDatabase {
+    const ATOMICITY: Atomicity = Atomicity::Transaction;
 
-    /// Takes the tenant's advisory lock for this session, waiting at most `lock_timeout`.
+    /// Takes the tenant's advisory lock for this session, waiting at most
+    /// `lock_timeout` (also released if the session ends).
     async fn lock(&mut self) -> Result<(), EngineError> {
-        self.exec(&format!(
-            "SET lock_timeout = {}",
-            self.lock_timeout.as_millis().max(1)
-        ))
-        .await
-        .map_err(EngineError::db("preparing the session"))?;
+        self.conn
+            .execute(
+                format!(
+                    "SET lock_timeout = {}",
+                    self.lock_timeout.as_millis().max(1)
+                )
+                .as_str(),
+            )
+            .await
+            .map_err(EngineError::db("preparing the session"))?;
         match sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
             .bind(LOCK_CLASS)
             .bind(&self.name)
@@ -527,64 +545,19 @@ impl PostgresDatabase {
         }
     }
 
-    /// The transaction, then the statements that must run outside one.
-    async fn migrate_locked(
-        &mut self,
-        planner: Planner<'_>,
-        record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        self.exec("BEGIN").await.map_err(EngineError::db(format!(
-            "starting a transaction on {}",
-            self.name
-        )))?;
-        let outcome = self.migrate_in_transaction(planner, record).await;
-        let end = match &outcome {
-            Ok((MigrateOutcome::Applied { .. }, _)) => "COMMIT",
-            _ => "ROLLBACK",
-        };
-        let ended = self.exec(end).await;
-        let (outcome, deferred) = match (outcome, ended) {
-            (Ok(o), Ok(())) => o,
-            (Ok(_), Err(e)) => return Err(EngineError::db(format!("{end} on {}", self.name))(e)),
-            (Err(e), _) => return Err(e),
-        };
-        if deferred.is_empty() {
-            return Ok(outcome);
-        }
-        for statement in &deferred {
-            self.exec(statement).await.map_err(|e| {
-                EngineError::Other(format!(
-                    "the transaction was committed, then `{}` failed: {}; the next run builds it again",
-                    first_line(statement),
-                    e.as_database_error()
-                        .map_or_else(|| e.to_string(), |d| d.message().to_string())
-                ))
-            })?;
-        }
-        // The history row (ours: the lock is still held) must describe the
-        // schema with the concurrently built indexes, or drift would take
-        // them for changes made by hand.
-        let after = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
-        sqlx::query(&format!(
-            "UPDATE {0} SET schema_fingerprint = $1, schema_json = $2 WHERE id = (SELECT max(id) FROM {0})",
-            self.history_table()
-        ))
-        .bind(after.fingerprint())
-        .bind(serde_json::to_string(&after).ok())
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("recording the concurrently built indexes in history"))?;
-        Ok(outcome)
+    async fn unlock(&mut self) -> Result<(), EngineError> {
+        sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(&self.name)
+            .execute(&mut self.conn)
+            .await
+            .map_err(EngineError::db(format!("unlocking {}", self.name)))?;
+        Ok(())
     }
 
-    /// Everything after `BEGIN`, up to (not including) `COMMIT`; also
-    /// returns the statements to run after the commit.
-    async fn migrate_in_transaction(
-        &mut self,
-        planner: Planner<'_>,
-        mut record: HistoryRecord,
-    ) -> Result<(MigrateOutcome, Vec<String>), EngineError> {
+    async fn begin(&mut self) -> Result<(), EngineError> {
         let mut settings = vec![
+            "BEGIN".to_string(),
             format!(
                 "SET LOCAL lock_timeout = {}",
                 self.lock_timeout.as_millis().max(1)
@@ -600,121 +573,38 @@ impl PostgresDatabase {
             ));
         }
         for s in &settings {
-            self.exec(s)
+            self.conn
+                .execute(s.as_str())
                 .await
-                .map_err(EngineError::db("preparing the transaction"))?;
+                .map_err(EngineError::db(format!(
+                    "starting a transaction on {}",
+                    self.name
+                )))?;
         }
-        let live = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
-        let steps = match planner(&live) {
-            Ok(steps) => steps,
-            Err(reason) => return Ok((MigrateOutcome::Refused(reason), Vec::new())),
-        };
-        if steps.is_empty() {
-            return Ok((MigrateOutcome::UpToDate, Vec::new()));
-        }
-        let mut count = 0;
-        let mut deferred = Vec::new();
-        for step in &steps {
-            for statement in &step.statements {
-                if migrate::is_concurrent(statement) {
-                    deferred.push(statement.clone());
-                    count += 1;
-                    continue;
-                }
-                self.exec(statement).await.map_err(|e| {
-                    let message = e
-                        .as_database_error()
-                        .map_or_else(|| e.to_string(), |d| d.message().to_string());
-                    EngineError::Other(format!(
-                        "{} failed at `{}`: {message}",
-                        step.description,
-                        first_line(statement)
-                    ))
-                })?;
-                count += 1;
-            }
-        }
-        let after = Schema::Sql(inspect::inspect(&mut self.conn, &self.scope).await?);
-        record.schema_fingerprint = after.fingerprint();
-        record.schema = serde_json::to_string(&after).ok();
-        record.statements = steps
-            .iter()
-            .flat_map(|s| s.statements.iter().cloned())
-            .collect();
-        record.outcome = "applied".into();
-        self.write_history(&record).await?;
-        Ok((MigrateOutcome::Applied { statements: count }, deferred))
-    }
-
-    async fn write_history(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
-        self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (\
-             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, applied_at text NOT NULL, \
-             tenantctl_version text NOT NULL, git_commit text, blueprint text NOT NULL, \
-             blueprint_hash text NOT NULL, schema_fingerprint text NOT NULL, \
-             statements text NOT NULL, outcome text NOT NULL, schema_json text)",
-            self.history_table()
-        ))
-        .await
-        .map_err(EngineError::db("creating the history table"))?;
-        bind_history(
-            sqlx::query(&format!(
-                "INSERT INTO {} ({HISTORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                self.history_table()
-            )),
-            record,
-        )
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("writing the history record"))?;
         Ok(())
     }
-}
 
-#[async_trait]
-impl Connection for PostgresDatabase {
+    async fn end(&mut self, commit: bool) -> Result<(), EngineError> {
+        end_transaction(&mut self.conn, commit).await
+    }
+
+    fn after_commit(&self, statement: &str) -> bool {
+        migrate::is_concurrent(statement)
+    }
+
     async fn introspect(&mut self) -> Result<Schema, EngineError> {
         Ok(Schema::Sql(
             inspect::inspect(&mut self.conn, &self.scope).await?,
         ))
     }
 
-    async fn migrate(
-        &mut self,
-        planner: Planner<'_>,
-        record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        self.lock().await?;
-        let outcome = self.migrate_locked(planner, record).await;
-        // Also released if the session ends.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
-            .bind(LOCK_CLASS)
-            .bind(&self.name)
-            .execute(&mut self.conn)
-            .await;
-        outcome
+    async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
+        run(&mut self.conn, statement).await
     }
 
-    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(self.history_table())
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(EngineError::db("reading history"))?;
-        if !exists {
-            return Ok(None);
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {HISTORY_COLUMNS} FROM {} ORDER BY id DESC LIMIT 1",
-            self.history_table()
-        ))
-        .fetch_optional(&mut self.conn)
-        .await
-        .map_err(EngineError::db("reading history"))?;
-        row.as_ref()
-            .map(history_from_row)
-            .transpose()
-            .map_err(EngineError::db("reading history"))
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
+        let table = self.history_table();
+        SqlHistory::new(&mut self.conn, &HISTORY, table.clone(), vec![table])
     }
 }
 

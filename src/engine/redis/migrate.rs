@@ -4,10 +4,10 @@
 //! password never appears: a statement says `#<sha256 of $VAR>` and the
 //! engine puts the hash in when it runs it.
 
+use crate::diff::Step;
 use crate::diff::{Hazard, HazardKind};
 use crate::engine::EngineError;
 use crate::model::keyvalue::{AclUser, KeyValueSchema};
-use crate::plan::Step;
 
 /// Prefix and user shown when the tenant has nothing live yet (plan only).
 const PLACEHOLDER_USER: &str = "<tenant>";

@@ -10,16 +10,18 @@
 mod inspect;
 mod migrate;
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 
-use super::{Connection, Engine, EngineError, HistoryRecord, MigrateOutcome, Planner};
+use super::apply::{Applier, Atomicity, HistoryStore, is_finished};
+use super::lease::{LeaseLock, LeaseStore};
+use super::{Connection, Engine, EngineError, HistoryRecord};
+use crate::diff::Step;
 use crate::model::keyvalue::{self, KeyValueSchema};
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{
     Blueprint, Server,
     env::{redact, redact_text},
@@ -27,8 +29,6 @@ use crate::repo::{
 
 /// The prefix of tenantctl's own keys.
 pub const RESERVED_KEY_PREFIX: &str = "_tenantctl:";
-/// How long a lock lives if its holder dies without releasing it.
-const LOCK_LEASE: Duration = Duration::from_secs(600);
 /// History records kept per tenant.
 const HISTORY_KEPT: isize = 100;
 
@@ -50,7 +50,11 @@ pub struct RedisEngine {
 /// Wraps a driver error with what was being done, any URL redacted.
 pub(crate) fn driver_error(context: &str) -> impl FnOnce(redis::RedisError) -> EngineError {
     let context = context.to_string();
-    move |e| EngineError::Other(format!("{context}: {}", redact_text(&e.to_string())))
+    move |e| EngineError::Driver {
+        context,
+        message: redact_text(&e.to_string()),
+        source: Box::new(e),
+    }
 }
 
 /// One tenant on the server, as the connection needs it.
@@ -288,13 +292,16 @@ impl Engine for RedisEngine {
                 return Ok(None);
             }
         }
+        let lease = RedisLease {
+            conn: conn.clone(),
+            key: format!("{RESERVED_KEY_PREFIX}lock:{{{database}}}"),
+            name: database.to_string(),
+        };
         Ok(Some(Box::new(RedisTenant {
             conn,
-            lock_key: format!("{RESERVED_KEY_PREFIX}lock:{{{database}}}"),
             history_key: history,
-            name: database.to_string(),
             tenant,
-            lock_timeout: self.lock_timeout,
+            lock: LeaseLock::new(Arc::new(lease), database, self.lock_timeout),
         })))
     }
 
@@ -311,58 +318,69 @@ impl Engine for RedisEngine {
 /// One tenant prefix on the server.
 struct RedisTenant {
     conn: MultiplexedConnection,
-    lock_key: String,
     history_key: String,
-    name: String,
     tenant: Tenant,
-    lock_timeout: Duration,
+    lock: LeaseLock,
 }
 
-impl RedisTenant {
-    async fn lock(&mut self, token: &str) -> Result<(), EngineError> {
-        let started = Instant::now();
-        loop {
-            let taken: Option<String> = redis::cmd("SET")
-                .arg(&self.lock_key)
-                .arg(token)
-                .arg("NX")
-                .arg("PX")
-                .arg(LOCK_LEASE.as_millis() as u64)
-                .query_async(&mut self.conn)
-                .await
-                .map_err(driver_error(&format!("locking {}", self.name)))?;
-            if taken.is_some() {
-                return Ok(());
-            }
-            if started.elapsed() >= self.lock_timeout {
-                return Err(EngineError::LockTimeout {
-                    database: self.name.clone(),
-                    waited: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+/// The lease key `_tenantctl:lock:{db}`, set with NX and PX.
+struct RedisLease {
+    conn: MultiplexedConnection,
+    key: String,
+    name: String,
+}
+
+#[async_trait]
+impl LeaseStore for RedisLease {
+    async fn try_take(&self, token: &str, lease: Duration) -> Result<bool, EngineError> {
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(&self.key)
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(lease.as_millis() as u64)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(driver_error(&format!("locking {}", self.name)))?;
+        Ok(taken.is_some())
     }
 
-    async fn unlock(&mut self, token: &str) -> Result<(), EngineError> {
+    async fn release(&self, token: &str) -> Result<(), EngineError> {
         let _: i64 = redis::cmd("EVAL")
             .arg(UNLOCK_SCRIPT)
             .arg(1)
-            .arg(&self.lock_key)
+            .arg(&self.key)
             .arg(token)
-            .query_async(&mut self.conn)
+            .query_async(&mut self.conn.clone())
             .await
             .map_err(driver_error(&format!("unlocking {}", self.name)))?;
         Ok(())
     }
+}
 
-    async fn run_statement(&mut self, statement: &str) -> Result<(), String> {
-        let tokens = migrate::parse_statement(statement, &self.tenant.user, &self.tenant.prefix)?;
+#[async_trait]
+impl Applier for RedisTenant {
+    /// Redis has no transactional DDL; each command is idempotent.
+    const ATOMICITY: Atomicity = Atomicity::PerStatement;
+
+    fn lease(&mut self) -> Option<&mut LeaseLock> {
+        Some(&mut self.lock)
+    }
+
+    async fn introspect(&mut self) -> Result<Schema, EngineError> {
+        Ok(Schema::KeyValue(
+            inspect::inspect(&mut self.conn, &self.tenant).await?,
+        ))
+    }
+
+    async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
+        let tokens = migrate::parse_statement(statement, &self.tenant.user, &self.tenant.prefix)
+            .map_err(EngineError::Rejected)?;
         let mut cmd = redis::cmd(&tokens[0]);
         for token in &tokens[1..] {
             match migrate::password_token_var(token) {
                 Some(var) => {
-                    let value = password_value(var).map_err(|e| e.to_string())?;
+                    let value = password_value(var)?;
                     cmd.arg(format!("#{}", inspect::password_hash(&value)));
                 }
                 None => {
@@ -373,95 +391,66 @@ impl RedisTenant {
         let _: redis::Value = cmd
             .query_async(&mut self.conn)
             .await
-            .map_err(|e| redact_text(&e.to_string()))?;
+            .map_err(driver_error("running a command"))?;
         Ok(())
     }
 
-    async fn migrate_locked(
-        &mut self,
-        planner: Planner<'_>,
-        mut record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        let live = Schema::KeyValue(inspect::inspect(&mut self.conn, &self.tenant).await?);
-        let steps = match planner(&live) {
-            Ok(steps) => steps,
-            Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
-        };
-        if steps.is_empty() {
-            return Ok(MigrateOutcome::UpToDate);
-        }
-        let mut done = Vec::new();
-        let mut failure = None;
-        'steps: for step in &steps {
-            for statement in &step.statements {
-                if let Err(e) = self.run_statement(statement).await {
-                    failure = Some(format!("{} failed at `{statement}`: {e}", step.description));
-                    break 'steps;
-                }
-                done.push(statement.clone());
-            }
-        }
-        let count = done.len();
-        record.statements = done;
-        let after = Schema::KeyValue(inspect::inspect(&mut self.conn, &self.tenant).await?);
-        record.schema_fingerprint = after.fingerprint();
-        record.schema = serde_json::to_string(&after).ok();
-        record.outcome = match &failure {
-            None => "applied".into(),
-            Some(message) => format!("failed after {count} statement(s): {message}"),
-        };
-        let entry = serde_json::to_string(&record)
-            .map_err(|e| EngineError::Other(format!("encoding the history record: {e}")))?;
-        let _: () = redis::pipe()
-            .rpush(&self.history_key, entry)
-            .ignore()
-            .ltrim(&self.history_key, -HISTORY_KEPT, -1)
-            .ignore()
-            .query_async(&mut self.conn)
-            .await
-            .map_err(driver_error("writing the history record"))?;
-        match failure {
-            None => Ok(MigrateOutcome::Applied { statements: count }),
-            Some(message) => Err(EngineError::Other(format!(
-                "{message} ({count} earlier statement(s) stay applied; a re-run plans the rest)"
-            ))),
-        }
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
+        Box::new(RedisHistory {
+            conn: &mut self.conn,
+            key: &self.history_key,
+        })
     }
 }
 
+/// The list `_tenantctl:history:{db}` of a tenant, newest last.
+struct RedisHistory<'a> {
+    conn: &'a mut MultiplexedConnection,
+    key: &'a str,
+}
+
 #[async_trait]
-impl Connection for RedisTenant {
-    async fn introspect(&mut self) -> Result<Schema, EngineError> {
-        Ok(Schema::KeyValue(
-            inspect::inspect(&mut self.conn, &self.tenant).await?,
-        ))
+impl HistoryStore for RedisHistory<'_> {
+    async fn append(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
+        let _: () = redis::pipe()
+            .rpush(self.key, history_entry(record)?)
+            .ignore()
+            .ltrim(self.key, -HISTORY_KEPT, -1)
+            .ignore()
+            .query_async(self.conn)
+            .await
+            .map_err(driver_error("writing the history record"))?;
+        Ok(())
     }
 
-    async fn migrate(
-        &mut self,
-        planner: Planner<'_>,
-        record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        let token = format!(
-            "{}-{}",
-            std::process::id(),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        );
-        self.lock(&token).await?;
-        let outcome = self.migrate_locked(planner, record).await;
-        let unlocked = self.unlock(&token).await;
-        let outcome = outcome?;
-        unlocked?;
-        Ok(outcome)
-    }
-
-    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        let last: Option<String> = redis::cmd("LINDEX")
-            .arg(&self.history_key)
+    async fn update(&mut self, record: &HistoryRecord, _: usize) -> Result<(), EngineError> {
+        let _: () = redis::cmd("LSET")
+            .arg(self.key)
             .arg(-1)
-            .query_async(&mut self.conn)
+            .arg(history_entry(record)?)
+            .query_async(self.conn)
+            .await
+            .map_err(driver_error("updating the history record"))?;
+        Ok(())
+    }
+
+    async fn last_finished(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
+        let all: Vec<String> = redis::cmd("LRANGE")
+            .arg(self.key)
+            .arg(0)
+            .arg(-1)
+            .query_async(self.conn)
             .await
             .map_err(driver_error("reading history"))?;
-        Ok(last.and_then(|s| serde_json::from_str(&s).ok()))
+        Ok(all
+            .iter()
+            .rev()
+            .filter_map(|s| serde_json::from_str::<HistoryRecord>(s).ok())
+            .find(|r| is_finished(&r.outcome)))
     }
+}
+
+fn history_entry(record: &HistoryRecord) -> Result<String, EngineError> {
+    serde_json::to_string(record)
+        .map_err(|e| EngineError::Other(format!("encoding the history record: {e}")))
 }

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::diff::Step;
 use crate::diff::{self, Change, Hazard, HazardKind, TableChange};
 use crate::engine::{EngineError, RESERVED_PREFIX};
 use crate::model::sql::{Column, SqlSchema, Table};
-use crate::plan::Step;
 use crate::sql::{quote_ident, rename_created_object};
 
 use super::inspect::column_definition;
@@ -176,4 +176,32 @@ fn rebuild(
         ),
     ));
     Ok(step)
+}
+
+#[cfg(test)]
+mod plan_changes {
+    use crate::engine::plan_cases::{cases, create_index, plain_ddl, rendered};
+
+    /// Each shared change case, rendered by this planner without a server.
+    #[test]
+    fn every_change_renders_the_expected_statements() {
+        let cases = cases(
+            "INTEGER",
+            "TEXT",
+            |t| plain_ddl(t, |n| n.to_string()),
+            create_index,
+        );
+        let got = rendered(cases, super::plan);
+        let expected: &[&str] = &[
+            "add a nullable column: ALTER TABLE \"t\" ADD COLUMN note TEXT",
+            "drop a column: CREATE TABLE \"_tenantctl_new_t\" (   id INTEGER NOT NULL,   PRIMARY KEY (id) ); INSERT INTO \"_tenantctl_new_t\" (\"id\") SELECT \"id\" FROM \"t\"; DROP TABLE \"t\"; ALTER TABLE \"_tenantctl_new_t\" RENAME TO \"t\"",
+            "create a table: CREATE TABLE u (   id INTEGER NOT NULL,   PRIMARY KEY (id) )",
+            "drop a table: DROP TABLE \"u\"",
+            "create an index: CREATE INDEX t_note ON t (note)",
+            "drop an index: DROP INDEX \"t_note\"",
+            "make a column not null: CREATE TABLE \"_tenantctl_new_t\" (   id INTEGER NOT NULL,   note TEXT NOT NULL,   PRIMARY KEY (id) ); INSERT INTO \"_tenantctl_new_t\" (\"id\", \"note\") SELECT \"id\", \"note\" FROM \"t\"; DROP TABLE \"t\"; ALTER TABLE \"_tenantctl_new_t\" RENAME TO \"t\"",
+            "set a default: CREATE TABLE \"_tenantctl_new_t\" (   id INTEGER NOT NULL,   note TEXT DEFAULT 'x',   PRIMARY KEY (id) ); INSERT INTO \"_tenantctl_new_t\" (\"id\", \"note\") SELECT \"id\", \"note\" FROM \"t\"; DROP TABLE \"t\"; ALTER TABLE \"_tenantctl_new_t\" RENAME TO \"t\"",
+        ];
+        assert_eq!(got, expected, "got:\n{}", got.join("\n"));
+    }
 }

@@ -14,12 +14,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection as _, Executor, Row, SqliteConnection};
 
-use super::{
-    Connection, Engine, EngineError, HISTORY_COLUMNS, HISTORY_TABLE, HistoryRecord, MigrateOutcome,
-    Planner, bind_history, driver_message, first_line, history_from_row,
-};
+use super::apply::{Applier, Atomicity, HistoryStore};
+use super::sql_history::{self, Placeholders, SqlHistory, end_transaction, run};
+use super::{Connection, Engine, EngineError, HISTORY_TABLE, driver_message};
+use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
-use crate::plan::Step;
 use crate::repo::{Blueprint, Server};
 use crate::sql::{SqlDialect, parse_blueprint};
 
@@ -166,6 +165,18 @@ async fn open_memory() -> Result<SqliteConnection, EngineError> {
         .map_err(EngineError::db("opening an in-memory database"))
 }
 
+/// SQLite's history table.
+const HISTORY: sql_history::SqlDialect = sql_history::SqlDialect {
+    placeholders: Placeholders::Question,
+    columns: "id INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, tenantctl_version TEXT NOT NULL, git_commit TEXT, \
+              blueprint TEXT NOT NULL, blueprint_hash TEXT NOT NULL, schema_fingerprint TEXT NOT NULL, \
+              statements TEXT NOT NULL, outcome TEXT NOT NULL, schema_json TEXT",
+    table_options: "",
+    newest: "WHERE id = (SELECT max(id) FROM {table})",
+    counts_completed: false,
+    exists: "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?",
+};
+
 /// One open tenant database file.
 struct SqliteDatabase {
     conn: SqliteConnection,
@@ -173,52 +184,45 @@ struct SqliteDatabase {
     lock_timeout: Duration,
 }
 
-impl SqliteDatabase {
-    async fn exec(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        self.conn.execute(sql).await.map(|_| ())
+#[async_trait]
+impl Applier for SqliteDatabase {
+    const ATOMICITY: Atomicity = Atomicity::Transaction;
+
+    /// SQLite's write lock is the transaction: `BEGIN IMMEDIATE`.
+    async fn lock(&mut self) -> Result<(), EngineError> {
+        // Renames in a rebuild must not rewrite references elsewhere in the schema.
+        self.conn
+            .execute("PRAGMA legacy_alter_table = ON")
+            .await
+            .map_err(EngineError::db("preparing the connection"))?;
+        match self.conn.execute("BEGIN IMMEDIATE").await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "5" || c == "6") =>
+            {
+                Err(EngineError::LockTimeout {
+                    database: self.name.clone(),
+                    waited: self.lock_timeout,
+                })
+            }
+            Err(e) => Err(EngineError::db(format!("locking {}", self.name))(e)),
+        }
     }
 
-    /// Everything between `BEGIN IMMEDIATE` and `COMMIT`.
-    async fn migrate_locked(
-        &mut self,
-        planner: Planner<'_>,
-        mut record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        let live = Schema::Sql(inspect::inspect(&mut self.conn).await?);
-        let steps = match planner(&live) {
-            Ok(steps) => steps,
-            Err(reason) => return Ok(MigrateOutcome::Refused(reason)),
-        };
-        if steps.is_empty() {
-            return Ok(MigrateOutcome::UpToDate);
-        }
-        let mut count = 0;
-        for step in &steps {
-            for statement in &step.statements {
-                self.exec(statement).await.map_err(EngineError::db(format!(
-                    "{} failed at `{}`",
-                    step.description,
-                    first_line(statement)
-                )))?;
-                count += 1;
-            }
-        }
-        self.check_foreign_keys().await?;
-        let after = Schema::Sql(inspect::inspect(&mut self.conn).await?);
-        record.schema_fingerprint = after.fingerprint();
-        record.schema = serde_json::to_string(&after).ok();
-        record.statements = steps
-            .iter()
-            .flat_map(|s| s.statements.iter().cloned())
-            .collect();
-        record.outcome = "applied".into();
-        self.write_history(&record).await?;
-        Ok(MigrateOutcome::Applied { statements: count })
+    /// Released with the transaction's end.
+    async fn unlock(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    async fn end(&mut self, commit: bool) -> Result<(), EngineError> {
+        end_transaction(&mut self.conn, commit).await
     }
 
     /// Foreign keys are off while migrating (as the rebuild procedure
     /// requires); check them before committing.
-    async fn check_foreign_keys(&mut self) -> Result<(), EngineError> {
+    async fn check(&mut self) -> Result<(), EngineError> {
         let rows =
             sqlx::query("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check LIMIT 5")
                 .fetch_all(&mut self.conn)
@@ -245,94 +249,21 @@ impl SqliteDatabase {
         )))
     }
 
-    async fn write_history(&mut self, record: &HistoryRecord) -> Result<(), EngineError> {
-        self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\
-             id INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, tenantctl_version TEXT NOT NULL, git_commit TEXT, \
-             blueprint TEXT NOT NULL, blueprint_hash TEXT NOT NULL, schema_fingerprint TEXT NOT NULL, \
-             statements TEXT NOT NULL, outcome TEXT NOT NULL, schema_json TEXT)"
-        ))
-        .await
-        .map_err(EngineError::db("creating the history table"))?;
-        bind_history(
-            sqlx::query(&format!(
-                "INSERT INTO {HISTORY_TABLE} ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            )),
-            record,
-        )
-        .execute(&mut self.conn)
-        .await
-        .map_err(EngineError::db("writing the history record"))?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Connection for SqliteDatabase {
     async fn introspect(&mut self) -> Result<Schema, EngineError> {
         Ok(Schema::Sql(inspect::inspect(&mut self.conn).await?))
     }
 
-    async fn migrate(
-        &mut self,
-        planner: Planner<'_>,
-        record: HistoryRecord,
-    ) -> Result<MigrateOutcome, EngineError> {
-        // Renames in a rebuild must not rewrite references elsewhere in the schema.
-        self.exec("PRAGMA legacy_alter_table = ON")
-            .await
-            .map_err(EngineError::db("preparing the connection"))?;
-        if let Err(e) = self.exec("BEGIN IMMEDIATE").await {
-            let busy = e
-                .as_database_error()
-                .and_then(|d| d.code())
-                .is_some_and(|c| c == "5" || c == "6");
-            return Err(if busy {
-                EngineError::LockTimeout {
-                    database: self.name.clone(),
-                    waited: self.lock_timeout,
-                }
-            } else {
-                EngineError::db(format!("locking {}", self.name))(e)
-            });
-        }
-        let outcome = self.migrate_locked(planner, record).await;
-        let end = match &outcome {
-            Ok(MigrateOutcome::Applied { .. }) => "COMMIT",
-            _ => "ROLLBACK",
-        };
-        let ended = self.exec(end).await;
-        match (outcome, ended) {
-            (Ok(o), Ok(())) => Ok(o),
-            (Ok(_), Err(e)) => Err(EngineError::db(format!("{end} on {}", self.name))(e)),
-            (Err(e), Ok(())) => Err(EngineError::Other(format!(
-                "{e} (rolled back: {} is unchanged)",
-                self.name
-            ))),
-            (Err(e), Err(_)) => Err(e),
-        }
+    async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
+        run(&mut self.conn, statement).await
     }
 
-    async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?")
-                .bind(HISTORY_TABLE)
-                .fetch_optional(&mut self.conn)
-                .await
-                .map_err(EngineError::db("reading history"))?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {HISTORY_COLUMNS} FROM {HISTORY_TABLE} ORDER BY id DESC LIMIT 1"
-        ))
-        .fetch_optional(&mut self.conn)
-        .await
-        .map_err(EngineError::db("reading history"))?;
-        row.as_ref()
-            .map(history_from_row)
-            .transpose()
-            .map_err(EngineError::db("reading history"))
+    fn history(&mut self) -> Box<dyn HistoryStore + '_> {
+        SqlHistory::new(
+            &mut self.conn,
+            &HISTORY,
+            HISTORY_TABLE.into(),
+            vec![HISTORY_TABLE.into()],
+        )
     }
 }
 

@@ -14,20 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The test server's URL, or `None` (with a notice) when it is not
 /// configured; under `CI=true` a missing server fails the test.
 pub fn pg_url() -> Option<String> {
-    match std::env::var("TENANTCTL_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "TENANTCTL_TEST_PG_URL is not set (run scripts/services.sh up; eval \"$(scripts/services.sh env)\")"
-                );
-            }
-            eprintln!(
-                "skipped: TENANTCTL_TEST_PG_URL is not set (scripts/services.sh env prints it)"
-            );
-            None
-        }
-    }
+    super::server_url("TENANTCTL_TEST_PG_URL")
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

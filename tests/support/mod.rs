@@ -1,8 +1,13 @@
-//! Helpers shared by the MongoDB and Redis integration tests: server URLs
-//! (skip or, under CI=true, fail when unset), unique names, and repositories
-//! written to a temporary directory and driven through the real binary.
+//! The test harness shared by the integration tests: server URLs (skip or,
+//! under CI=true, fail when unset), names unique to a run so parallel runs
+//! never share a database, repositories written to a temporary directory
+//! and driven through the real binary, and cleanup guards.
 
 #![allow(dead_code)]
+
+pub mod mysql;
+pub mod postgres;
+pub mod sqlite;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -124,16 +129,49 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// Copies the directory `from` (recursively) into `to`.
+/// Copies the directory `from` (recursively, without tenantctl's own
+/// `.tenantctl` state) into `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
+            if entry.file_name() != ".tenantctl" {
+                copy_dir(&entry.path(), &target);
+            }
         } else {
             std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Deletes the Redis ACL users and keys of a test's tenants, even when it fails.
+pub struct RedisCleanup {
+    pub url: String,
+    pub tenants: Vec<String>,
+}
+
+impl Drop for RedisCleanup {
+    fn drop(&mut self) {
+        use redis::Commands;
+        let Ok(mut conn) = redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
+        else {
+            return;
+        };
+        for t in &self.tenants {
+            let _: redis::RedisResult<i64> =
+                redis::cmd("ACL").arg("DELUSER").arg(t).query(&mut conn);
+            for pattern in [
+                format!("{t}:*"),
+                format!("{{{t}}}:*"),
+                format!("_tenantctl:*{{{t}}}"),
+            ] {
+                let keys: Vec<String> = conn.keys(&pattern).unwrap_or_default();
+                if !keys.is_empty() {
+                    let _: redis::RedisResult<i64> = conn.del(keys);
+                }
+            }
         }
     }
 }

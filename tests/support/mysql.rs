@@ -10,16 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The test server's URL, or `None` (with a notice) when unset outside CI.
 pub fn server_url() -> Option<String> {
-    match std::env::var("TENANTCTL_TEST_MYSQL_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("TENANTCTL_TEST_MYSQL_URL is not set (CI=true): run scripts/services.sh up");
-            }
-            eprintln!("skipped: TENANTCTL_TEST_MYSQL_URL is not set (scripts/services.sh env)");
-            None
-        }
-    }
+    super::server_url("TENANTCTL_TEST_MYSQL_URL")
 }
 
 /// Connection parameters for the command-line clients.

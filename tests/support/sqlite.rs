@@ -1,5 +1,8 @@
-//! Test harness: repositories written to temp dirs, and the real binary run on them.
+//! SQLite repositories written to temp dirs, the real binary run on them, and
+//! direct reads of the database files.
 #![allow(dead_code)]
+
+use super::copy_dir;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -114,38 +117,6 @@ impl Repo {
     /// The SQLite file of a tenant database.
     pub fn sqlite_file(&self, database: &str) -> PathBuf {
         self.path().join("data").join(format!("{database}.db"))
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            if entry.file_name() != ".tenantctl" {
-                copy_dir(&entry.path(), &target);
-            }
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
-/// The URL of a test server from `var`, or `None` to skip — except under
-/// `CI=true`, where a missing server fails the test.
-pub fn server_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{var} is not set and CI=true: start the servers with scripts/services.sh up")
-        }
-        _ => {
-            eprintln!(
-                "skipping: {var} is not set (run scripts/services.sh up, then eval \"$(scripts/services.sh env)\")"
-            );
-            None
-        }
     }
 }
 

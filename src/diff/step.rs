@@ -1,8 +1,10 @@
 //! A planned step: one change rendered as the statements that make it.
+//! It lives with the changes, below the engines that render it, so engines
+//! never depend on `plan` (reports).
 
 use serde::{Deserialize, Serialize};
 
-use crate::diff::{Change, Hazard, HazardKind};
+use super::{Change, Hazard, HazardKind};
 
 /// One change of a tenant's plan, as the engine will run it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
