@@ -64,9 +64,37 @@ pub fn render(
         _ => builtin.to_string(),
     };
     env.add_template_owned(name, source)?;
-    env.get_template(name)?
-        .render(context! { report => Value::from_serialize(report) })
+    let template = env.get_template(name)?;
+    let full = template.render(context! { report => Value::from_serialize(report) })?;
+    if format != Format::Markdown || full.chars().count() < COMMENT_LIMIT {
+        return Ok(full);
+    }
+    // Too long for a pull-request comment: the most leading groups that fit,
+    // found by bisection, with a note saying where it was cut.
+    let mut value = serde_json::to_value(report).expect("report serialises");
+    let groups = value["groups"].as_array().cloned().unwrap_or_default();
+    let render_first = |value: &mut serde_json::Value, shown: usize| {
+        value["groups"] = serde_json::Value::Array(groups[..shown].to_vec());
+        let cut = context! { shown, total => groups.len(), limit => COMMENT_LIMIT };
+        template.render(context! { report => Value::from_serialize(&*value), cut })
+    };
+    let (mut fits, mut too_many) = (0, groups.len());
+    let mut best = render_first(&mut value, 0)?;
+    while too_many - fits > 1 {
+        let mid = (fits + too_many) / 2;
+        let text = render_first(&mut value, mid)?;
+        if text.chars().count() < COMMENT_LIMIT {
+            fits = mid;
+            best = text;
+        } else {
+            too_many = mid;
+        }
+    }
+    Ok(best)
 }
+
+/// GitHub's limit on the length of a pull-request comment, in characters.
+pub const COMMENT_LIMIT: usize = 65_536;
 
 fn paint(text: &str, style: &str, color: bool) -> String {
     if !color {
