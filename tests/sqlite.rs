@@ -313,9 +313,9 @@ fn validate_reports_every_mistake_with_its_position() {
     let out = repo.run(&["validate"]).expect(1);
     let lines: Vec<&str> = out.stdout.lines().collect();
     let expect = [
-        "blueprints/shop/schema.sql:2:1: INSERT changes data",
+        "blueprints/shop/schema.sql:2:1: data change is refused in a blueprint: changes data",
         "blueprints/shop/schema.sql:3:24: SQL syntax",
-        "blueprints/shop/schema.sql:4:1: DROP is not allowed",
+        "blueprints/shop/schema.sql:4:1: DROP is refused in a blueprint",
         "tenants/more.yaml:2:11: tenant name \"Bad-Name\"",
         "tenants/more.yaml:5:11: duplicate tenant \"acme\": first declared at tenants/all.yaml:2:11",
         "tenants/more.yaml:10:20: tenant \"globex\": unknown blueprint \"nope\"",

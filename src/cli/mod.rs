@@ -38,7 +38,7 @@ pub const EXIT_CHANGES: u8 = 2;
         tenantctl reconcile --apply                     make every tenant database match\n  \
         tenantctl reconcile --plan --base origin/main --format markdown   PR comment\n  \
         tenantctl drift                                 nightly: exit 2 when anything is not in sync\n\n\
-        Exit codes: 0 ok; 1 error (or a tenant database did not converge); \
+        Exit codes: 0 ok; 1 error, usage error included (or a tenant database did not converge); \
         2 changes pending (reconcile --plan --detailed-exitcode) or not in sync (drift)."
 )]
 pub struct Cli {
@@ -244,7 +244,10 @@ fn progress_mode() -> ProgressMode {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_exit(&e),
+    };
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -255,9 +258,25 @@ pub fn main() -> ExitCode {
     match run(cli, color) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                crate::repo::env::redact_text(&format!("{e:#}"))
+            );
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// Prints a clap outcome that stops the run: `--help` and `--version` exit 0;
+/// a usage error (unknown flag, bad value, missing argument) exits 1 like any
+/// other error — never clap's 2, which CI reads as "changes" or "drift found".
+fn usage_exit(e: &clap::Error) -> ExitCode {
+    // A closed stdout/stderr is not a reason to fail differently.
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::from(EXIT_OK)
     }
 }
 
@@ -484,7 +503,8 @@ fn validate(cli: &Cli) -> anyhow::Result<u8> {
         }
     };
     for problem in &problems {
-        println!("{problem}");
+        // A YAML mistake may quote the value it read, e.g. a URL.
+        println!("{}", crate::repo::env::redact_text(problem));
     }
     eprintln!("{} problem(s) found", problems.len());
     Ok(EXIT_ERROR)

@@ -228,6 +228,26 @@ pub fn check_server(server: &Server) -> Vec<String> {
     postgres::check_server_options(server)
 }
 
+/// Runs a SQL driver's connection attempt for at most `limit` (the server's
+/// `connect_timeout`), so an unreachable server fails fast: with the driver's
+/// own reason (e.g. "connection refused") when it has one, with a timeout
+/// error naming the setting otherwise.
+pub(crate) async fn connect_within<T>(
+    limit: std::time::Duration,
+    attempt: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no answer within {} (the server's connect_timeout)",
+                humantime::format_duration(limit)
+            ),
+        ))),
+    }
+}
+
 /// The engine serving `server`.
 pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
     match server.engine {

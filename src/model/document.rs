@@ -158,6 +158,7 @@ pub struct DocumentIndex {
 /// Parses a MongoDB blueprint's `schema.json`: syntax, unknown fields, wrong
 /// types and bad values are errors with the line and column where they are.
 pub fn parse(source: &str) -> Result<DocumentSchema, JsonError> {
+    super::check_duplicate_keys(source)?;
     serde_json::from_str(source).map_err(JsonError::from)
 }
 

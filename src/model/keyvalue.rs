@@ -81,6 +81,7 @@ pub struct TtlPolicy {
 /// Parses a Redis blueprint's `schema.json`: syntax, unknown fields, wrong
 /// types and bad values are errors with the line and column where they are.
 pub fn parse(source: &str) -> Result<KeyValueSchema, JsonError> {
+    super::check_duplicate_keys(source)?;
     let schema: KeyValueSchema = serde_json::from_str(source).map_err(JsonError::from)?;
     let live_only = if schema.target.is_some() {
         Some("target")

@@ -72,6 +72,69 @@ impl From<serde_json::Error> for JsonError {
     }
 }
 
+/// Refuses a JSON document in which any object repeats a key (serde_json
+/// keeps the last one silently), at the position of the repeated key.
+pub(crate) fn check_duplicate_keys(source: &str) -> Result<(), JsonError> {
+    use serde::Deserializer as _;
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+    /// Walks any JSON value, failing on the first repeated key of an object.
+    struct Unique;
+
+    impl<'de> DeserializeSeed<'de> for Unique {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Unique)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(de::Error::custom(format!(
+                        "duplicate key {key:?} in one object"
+                    )));
+                }
+                map.next_value_seed(Unique)?;
+            }
+            Ok(())
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(source);
+    deserializer
+        .deserialize_any(Unique)
+        .map_err(JsonError::from)
+}
+
 /// Parses the `schema.json` of a MongoDB or Redis blueprint into its model;
 /// `None` for engines whose blueprints are SQL.
 pub fn parse_json_schema(engine: EngineKind, source: &str) -> Option<Result<Schema, JsonError>> {

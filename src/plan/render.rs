@@ -38,6 +38,14 @@ pub fn render(
         paint(&text, &style, color)
     });
     env.add_filter("names", names);
+    env.add_filter("md", |text: String| markdown_text(&text));
+    env.add_filter("code", |text: String, in_table: Option<bool>| {
+        code_span(&text, in_table.unwrap_or(false))
+    });
+    env.add_filter("quote", |text: String| block_quote(&text));
+    env.add_filter("fenced", |text: String, lang: Option<String>| {
+        fenced_block(&text, lang.as_deref().unwrap_or(""))
+    });
     env.add_filter("lines", |text: String| {
         text.lines().map(str::to_string).collect::<Vec<_>>()
     });
@@ -126,5 +134,84 @@ fn names(members: Vec<Value>, limit: Option<usize>) -> String {
     match members.len().saturating_sub(limit) {
         0 => shown.join(", "),
         more => format!("{}, … and {more} more", shown.join(", ")),
+    }
+}
+
+/// `text` as inline CommonMark text that renders as itself: every ASCII
+/// punctuation character that can start Markdown (emphasis, code, links,
+/// HTML, list markers, headings, table pipes…) is backslash-escaped, and
+/// line breaks become spaces. The pipe is among them, so it is safe in a table cell.
+fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '#' | '+' | '-' | '.'
+            | '!' | '|' | '~' | '&' | ')' | '^' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The longest run of backticks in `text`.
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// `text` as a CommonMark code span showing it verbatim: delimited by one
+/// backtick more than its longest run, padded with a space when it starts or
+/// ends with a backtick. In a GitHub table cell a pipe ends the cell even
+/// inside a code span, so it is escaped there (GitHub drops the backslash).
+fn code_span(text: &str, in_table: bool) -> String {
+    let text = text.replace(['\n', '\r'], " ");
+    let text = if in_table {
+        text.replace('|', "\\|")
+    } else {
+        text
+    };
+    let fence = "`".repeat(longest_backtick_run(&text) + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// `text` as a block quote: each line escaped as [`markdown_text`], behind `> `.
+fn block_quote(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("> {}", markdown_text(line)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `text` as a fenced code block tagged `lang`, fenced with more backticks
+/// than any run inside, so no line of it can close the block early.
+fn fenced_block(text: &str, lang: &str) -> String {
+    let fence = "`".repeat((longest_backtick_run(text) + 1).max(3));
+    let body = text.trim_end_matches('\n');
+    format!("{fence}{lang}\n{body}\n{fence}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_spans_and_fences_outgrow_the_backticks_inside() {
+        assert_eq!(code_span("a", false), "`a`");
+        assert_eq!(code_span("x `y` z", false), "``x `y` z``");
+        assert_eq!(code_span("`a`", false), "`` `a` ``");
+        assert_eq!(code_span("a|b", true), "`a\\|b`");
+        assert_eq!(
+            fenced_block("x\n```\ny\n", "sql"),
+            "````sql\nx\n```\ny\n````"
+        );
+        assert_eq!(markdown_text("- a *b*"), "\\- a \\*b\\*");
     }
 }

@@ -327,13 +327,26 @@ async fn prepare(targets: &[Target<'_>], concurrency: usize) -> Shared {
             );
         }
     }
+    // Servers with a `dev_url` build their declared models there.
+    let mut builders: HashMap<String, Result<Arc<dyn Engine>, String>> = HashMap::new();
+    for t in targets {
+        if t.server.dev_url.is_some() && !builders.contains_key(&t.server.name) {
+            let engine = engine::connect(&t.server.build_server())
+                .await
+                .map_err(|e| e.to_string());
+            builders.insert(t.server.name.clone(), engine);
+        }
+    }
     let mut declared = HashMap::new();
     for t in targets {
         let key = (t.blueprint.name.clone(), t.server.name.clone());
         if declared.contains_key(&key) {
             continue;
         }
-        let schema = match &engines[&t.server.name] {
+        let builder = builders
+            .get(&t.server.name)
+            .unwrap_or(&engines[&t.server.name]);
+        let schema = match builder {
             Ok(engine) => engine
                 .declared_schema(t.blueprint)
                 .await
@@ -375,7 +388,7 @@ async fn run_target(
     let engine = match &shared.engines[&target.server.name] {
         Ok(e) => e.clone(),
         Err(e) => {
-            report.message = Some(e.clone());
+            report.message = Some(crate::repo::env::redact_text(e));
             return report;
         }
     };
@@ -388,6 +401,8 @@ async fn run_target(
         report.status = Status::Failed;
         report.message = Some(message);
     }
+    // Driver errors may quote a URL: no report shows a secret.
+    report.message = report.message.map(|m| crate::repo::env::redact_text(&m));
     report
 }
 

@@ -98,6 +98,24 @@ pub fn select<'a>(repo: &'a Repo, filters: &Filters) -> anyhow::Result<Vec<Targe
             );
         }
     }
+    for (key, _) in &filters.selectors {
+        if !repo.tenants.iter().any(|t| t.labels.contains_key(key)) {
+            let known: BTreeSet<&str> = repo
+                .tenants
+                .iter()
+                .flat_map(|t| t.labels.keys().map(String::as_str))
+                .collect();
+            let known = if known.is_empty() {
+                "no tenant has labels".to_string()
+            } else {
+                format!(
+                    "the tenants' label keys are: {}",
+                    known.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            };
+            bail!("--selector {key}=…: no tenant has a label {key:?}; {known}");
+        }
+    }
     let mut targets = Vec::new();
     for tenant in &repo.tenants {
         if !filters.tenants.is_empty() && !filters.tenants.contains(&tenant.name) {
@@ -133,11 +151,13 @@ pub fn select<'a>(repo: &'a Repo, filters: &Filters) -> anyhow::Result<Vec<Targe
     Ok(targets)
 }
 
-/// Parses a `key=value` selector.
+/// Parses a `key=value` selector; the key must be non-empty.
 pub fn parse_selector(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!("expected key=value, got {s:?}")),
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!(
+            "expected KEY=VALUE (e.g. tier=enterprise), got {s:?}"
+        )),
     }
 }
 

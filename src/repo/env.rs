@@ -37,33 +37,139 @@ pub fn expand_env(template: &str) -> Result<String, String> {
     expand(template, |name| std::env::var(name).ok())
 }
 
-/// Replaces the password of a URL (`scheme://user:PASSWORD@host`) and any
-/// `password=` query parameter with `***`, so a URL can be printed.
+/// What a redacted secret is replaced with.
+pub const REDACTED: &str = "***";
+
+/// Query parameter names (lowercase substrings) whose values are secrets:
+/// `password`, `pass`, `pwd`, `sslpassword`, `sslkey`, `api_key`, `token`,
+/// `secret`, `authMechanismProperties`, ...
+const SECRET_PARAMS: &[&str] = &[
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "credential",
+    "signature",
+    "sig",
+];
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| name.contains(s))
+}
+
+/// A URL safe to print: parsed with the `url` crate (WHATWG rules, as the
+/// drivers parse it), the password of the user info, the value of every query
+/// parameter that carries a secret (see [`SECRET_PARAMS`]) and any fragment
+/// become `***`. A URL that does not parse is shown as its scheme plus `***`,
+/// never partially; a bare `${VAR}` template is shown as is.
 pub fn redact(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let auth_start = scheme_end + 3;
-        let host_end = out[auth_start..]
-            .find('/')
-            .map_or(out.len(), |i| auth_start + i);
-        if let Some(at) = out[auth_start..host_end].rfind('@') {
-            let userinfo = &out[auth_start..auth_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                out.replace_range(auth_start + colon + 1..auth_start + at, "***");
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return unparsable(url);
+    };
+    if parsed.password().is_some() && parsed.set_password(Some(REDACTED)).is_err() {
+        return unparsable(url);
+    }
+    if parsed.query_pairs().any(|(k, _)| is_secret_param(&k)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_param(&k) {
+                    REDACTED.to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    if parsed.fragment().is_some() {
+        parsed.set_fragment(Some(REDACTED));
+    }
+    // The serializer percent-encodes `*` in a query; show it plainly.
+    parsed.to_string().replace("%2A%2A%2A", REDACTED)
+}
+
+/// `scheme://***` for a URL that does not parse, `***` without a scheme.
+fn unparsable(url: &str) -> String {
+    if is_bare_template(url) {
+        return url.to_string();
+    }
+    match url.split_once(':') {
+        Some((scheme, _)) if is_scheme(scheme) => format!("{scheme}://{REDACTED}"),
+        _ => REDACTED.to_string(),
+    }
+}
+
+/// `${VAR}` or `${A}${B}`: only placeholders, no secret in sight.
+fn is_bare_template(text: &str) -> bool {
+    let mut rest = text;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let Some(inner) = rest.strip_prefix("${") else {
+            return false;
+        };
+        let Some(end) = inner.find('}') else {
+            return false;
+        };
+        if !inner[..end]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return false;
+        }
+        rest = &inner[end + 1..];
+    }
+    true
+}
+
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// Redacts every URL (`scheme://...`, up to the next whitespace) quoted in
+/// free text such as a driver's error message, with [`redact`]. Text without
+/// a secret is returned unchanged.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.find("://") {
+        let scheme_start = rest[..found]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            .last()
+            .map_or(found, |(i, _)| i);
+        let end = rest[found..]
+            .find(char::is_whitespace)
+            .map_or(rest.len(), |i| found + i);
+        let token = &rest[scheme_start..end];
+        // Punctuation that closes the sentence or a quote is not part of the URL.
+        let url = token.trim_end_matches(['.', ',', ';', ')', ']', '}', '>', '"', '\'', '`']);
+        let url = url.trim_end_matches(':');
+        out.push_str(&rest[..scheme_start]);
+        if scheme_start == found {
+            // `://` without a scheme: nothing a driver parses; keep it.
+            out.push_str(token);
+        } else {
+            let redacted = redact(url);
+            if url::Url::parse(url).is_ok_and(|u| u.to_string() == redacted) || redacted == url {
+                out.push_str(url);
+            } else {
+                out.push_str(&redacted);
             }
+            out.push_str(&token[url.len()..]);
         }
+        rest = &rest[end..];
     }
-    for key in ["password=", "pass="] {
-        let mut search = 0;
-        while let Some(found) = out[search..].to_lowercase().find(key) {
-            let value_start = search + found + key.len();
-            let value_end = out[value_start..]
-                .find('&')
-                .map_or(out.len(), |i| value_start + i);
-            out.replace_range(value_start..value_end, "***");
-            search = value_start + 3;
-        }
-    }
+    out.push_str(rest);
     out
 }
 
@@ -98,5 +204,88 @@ mod tests {
             "mysql://h/db?user=u&password=***&x=1"
         );
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    /// Passwords a user may write, encoded or not, including the characters
+    /// that end a URL part (`/ @ : % # ? &`) and non-ASCII.
+    const PASSWORDS: &[&str] = &[
+        "s3cret",
+        "pa/ss",
+        "pa@ss",
+        "pa:ss",
+        "pa%ss",
+        "pa#ss",
+        "pa?ss",
+        "pa&ss",
+        "pä§wörd",
+        "p/@:%#?&ä",
+        "%2F%40",
+        "x",
+        "***x",
+    ];
+
+    fn assert_hidden(shown: &str, password: &str) {
+        let encoded =
+            percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        let pieces = [password.to_string(), encoded];
+        for piece in pieces.iter().filter(|p| p.len() > 2) {
+            assert!(
+                !shown.contains(piece.as_str()),
+                "{piece:?} shown in {shown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn redacts_every_password_raw_or_encoded() {
+        for password in PASSWORDS {
+            let encoded =
+                percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            for scheme in ["postgres", "mysql", "mongodb", "redis"] {
+                for pw in [password.to_string(), encoded.clone()] {
+                    for url in [
+                        format!("{scheme}://user:{pw}@db.local:1234/app"),
+                        format!("{scheme}://:{pw}@db.local/app"),
+                        format!("{scheme}://ünïcode:{pw}@hôst.local/app"),
+                        format!("{scheme}://db.local/app?user=u&password={pw}&x=1"),
+                        format!("{scheme}://h/app?ünï=1&sslpassword={pw}"),
+                        format!("{scheme}://h/app?api_key={pw}"),
+                        format!("{scheme}://h/app?TOKEN={pw}"),
+                    ] {
+                        let shown = redact(&url);
+                        assert_hidden(&shown, password);
+                        assert!(shown.starts_with(&format!("{scheme}://")), "{shown}");
+                        let in_text = redact_text(&format!("error: cannot reach ({url}): refused"));
+                        assert_hidden(&in_text, password);
+                        assert!(in_text.starts_with("error: cannot reach ("), "{in_text}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unparsable_urls_show_only_their_scheme() {
+        assert_eq!(redact("postgres://u:pa/ss@h/db"), "postgres://***");
+        assert_eq!(redact("not a url with password=x"), "***");
+        assert_eq!(redact("${PG_URL}"), "${PG_URL}");
+        assert_eq!(redact("postgres://u@h:99999/db"), "postgres://***");
+    }
+
+    #[test]
+    fn keeps_what_is_not_secret() {
+        assert_eq!(
+            redact("postgres://u@h:5432/db?sslmode=require"),
+            "postgres://u@h:5432/db?sslmode=require"
+        );
+        let text = "see https://example.com/docs, or postgres://u@h/db.";
+        assert_eq!(redact_text(text), text);
+        assert_eq!(
+            redact_text("\"mysql://root:pw@127.0.0.1:3306/x\""),
+            "\"mysql://root:***@127.0.0.1:3306/x\""
+        );
+        assert_eq!(redact_text("no urls here: a://"), "no urls here: a://");
     }
 }

@@ -47,13 +47,15 @@ struct WaveFile {
 #[serde(deny_unknown_fields)]
 struct ServerFile {
     engine: Spanned<EngineKind>,
-    url: Option<String>,
-    path: Option<String>,
+    url: Option<Spanned<String>>,
+    dev_url: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
     max_connections: Option<usize>,
     lock_timeout: Option<Spanned<String>>,
     statement_timeout: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
     concurrent_indexes: Option<bool>,
-    tenant_schemas_in: Option<String>,
+    tenant_schemas_in: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,8 +74,9 @@ struct EnvironmentFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServerOverride {
-    url: Option<String>,
-    path: Option<String>,
+    url: Option<Spanned<String>>,
+    dev_url: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
     max_connections: Option<usize>,
 }
 
@@ -127,6 +130,9 @@ pub(super) struct LoadedConfig {
     pub servers: BTreeMap<String, Server>,
     pub concurrency: usize,
     pub waves: Vec<WaveRule>,
+    /// Whether the file parsed: when it did not (its one problem is already
+    /// reported), the servers are unknown and references to them are not checked.
+    pub parsed: bool,
 }
 
 fn diag(file: &Path, pos: Position, message: impl Into<String>) -> Diagnostic {
@@ -135,11 +141,40 @@ fn diag(file: &Path, pos: Position, message: impl Into<String>) -> Diagnostic {
 
 fn read(source: &dyn RepoSource, path: &Path, diags: &mut Vec<Diagnostic>) -> Option<String> {
     match source.read(path) {
-        Ok(text) => text,
+        // A UTF-8 byte-order mark is not part of the text.
+        Ok(text) => text.map(|t| match t.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => t,
+        }),
         Err(e) => {
             diags.push(Diagnostic::file(path, format!("cannot read: {e}")));
             None
         }
+    }
+}
+
+/// A string server setting with `${VAR}` / `${VAR:-default}` expanded from
+/// the environment; a malformed reference or an unset variable is a problem
+/// located at the setting.
+fn expand_setting(
+    value: &Spanned<String>,
+    file: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match super::env::expand_env(value) {
+        Ok(expanded) => Some(expanded),
+        Err(e) => {
+            diags.push(diag(file, position(value), e));
+            None
+        }
+    }
+}
+
+/// Checks the `${VAR}` syntax of a URL without resolving it: URLs carry
+/// secrets, so their variables are only read when connecting.
+fn check_url_template(value: &Spanned<String>, file: &Path, diags: &mut Vec<Diagnostic>) {
+    if let Err(e) = super::env::expand(value, |_| Some(String::from("x"))) {
+        diags.push(diag(file, position(value), e));
     }
 }
 
@@ -148,13 +183,14 @@ fn parse_duration(
     file: &Path,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Duration> {
-    match humantime::parse_duration(value) {
+    let expanded = expand_setting(value, file, diags)?;
+    match humantime::parse_duration(&expanded) {
         Ok(d) => Some(d),
         Err(e) => {
             diags.push(diag(
                 file,
                 position(value),
-                format!("invalid duration {:?}: {e} (e.g. 30s, 5m)", value.as_str()),
+                format!("invalid duration {expanded:?}: {e} (e.g. 30s, 5m)"),
             ));
             None
         }
@@ -172,6 +208,7 @@ pub(super) fn load_config(
         servers: BTreeMap::new(),
         concurrency: 8,
         waves: Vec::new(),
+        parsed: false,
     };
     let Some(text) = read(source, file, diags) else {
         if diags.is_empty() {
@@ -192,6 +229,7 @@ pub(super) fn load_config(
             return loaded;
         }
     };
+    loaded.parsed = true;
     if let Some(n) = config.defaults.concurrency {
         loaded.concurrency = n.max(1);
     }
@@ -225,13 +263,15 @@ pub(super) fn load_config(
     }
     for (name, server) in config.servers {
         let pos = position(&name);
+        // A bad name is reported, and the entry still checked and kept, so
+        // its other problems are reported too and references to it resolve.
         if let Err(e) = check_name(&name) {
             diags.push(diag(file, pos, format!("server {e}")));
-            continue;
         }
         let mut s = server.clone();
         if let Some(o) = overrides.remove(name.as_str()) {
             s.url = o.url.or(s.url);
+            s.dev_url = o.dev_url.or(s.dev_url);
             s.path = o.path.or(s.path);
             s.max_connections = o.max_connections.or(s.max_connections);
         }
@@ -253,6 +293,16 @@ pub(super) fn load_config(
             }
             _ => {}
         }
+        if s.dev_url.is_some() && !matches!(engine, EngineKind::Postgres | EngineKind::Mysql) {
+            diags.push(diag(
+                file,
+                pos,
+                format!(
+                    "server {}: `dev_url` is for engines postgres and mysql (a {engine} declared model is not built on the server)",
+                    name.as_str()
+                ),
+            ));
+        }
         let lock_timeout = s
             .lock_timeout
             .as_ref()
@@ -261,18 +311,41 @@ pub(super) fn load_config(
             .statement_timeout
             .as_ref()
             .and_then(|v| parse_duration(v, file, diags));
+        let connect_timeout = s
+            .connect_timeout
+            .as_ref()
+            .and_then(|v| parse_duration(v, file, diags));
+        if let (Some(value), Some(d)) = (&s.connect_timeout, connect_timeout)
+            && d.is_zero()
+        {
+            diags.push(diag(
+                file,
+                position(value),
+                "connect_timeout must be more than 0s: it bounds every connection attempt",
+            ));
+        }
+        for url in [&s.url, &s.dev_url].into_iter().flatten() {
+            check_url_template(url, file, diags);
+        }
+        let path = s.path.as_ref().and_then(|p| expand_setting(p, file, diags));
+        let tenant_schemas_in = s
+            .tenant_schemas_in
+            .as_ref()
+            .and_then(|v| expand_setting(v, file, diags));
         loaded.servers.insert(
             name.to_string(),
             Server {
                 name: name.to_string(),
                 engine,
-                url: s.url,
-                path: s.path.map(|p| root.join(p)),
+                url: s.url.map(|u| u.to_string()),
+                dev_url: s.dev_url.map(|u| u.to_string()),
+                path: path.map(|p| root.join(p)),
                 max_connections: s.max_connections.unwrap_or(16).max(1),
                 lock_timeout: lock_timeout.unwrap_or(Duration::from_secs(30)),
                 statement_timeout,
+                connect_timeout: connect_timeout.unwrap_or(super::DEFAULT_CONNECT_TIMEOUT),
                 concurrent_indexes: s.concurrent_indexes,
-                tenant_schemas_in: s.tenant_schemas_in,
+                tenant_schemas_in,
             },
         );
         for problem in crate::engine::check_server(&loaded.servers[name.as_str()]) {
@@ -360,9 +433,11 @@ fn load_waves(rollout: &RolloutFile, file: &Path, diags: &mut Vec<Diagnostic>) -
     waves
 }
 
+/// `servers` is `None` when `tenantctl.yaml` could not be read: references
+/// to servers are then not checked, since that file's problem is the cause.
 pub(super) fn load_blueprints(
     source: &dyn RepoSource,
-    servers: &BTreeMap<String, Server>,
+    servers: Option<&BTreeMap<String, Server>>,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Blueprint> {
     let mut blueprints = BTreeMap::new();
@@ -380,9 +455,9 @@ pub(super) fn load_blueprints(
             continue;
         }
         let meta_path = bp_dir.join("blueprint.yaml");
+        // Reported, and the blueprint still checked and kept (see servers).
         if let Err(e) = check_name(&name) {
             diags.push(Diagnostic::file(&bp_dir, format!("blueprint {e}")));
-            continue;
         }
         let Some(meta_text) = read(source, &meta_path, diags) else {
             diags.push(Diagnostic::file(&meta_path, "missing: every blueprint directory needs a blueprint.yaml with engine: and server:"));
@@ -396,13 +471,14 @@ pub(super) fn load_blueprints(
             }
         };
         let engine = *meta.engine;
-        match servers.get(meta.server.as_str()) {
-            None => diags.push(diag(
+        match servers.map(|all| (all, all.get(meta.server.as_str()))) {
+            None => {}
+            Some((servers, None)) => diags.push(diag(
                 &meta_path,
                 position(&meta.server),
                 unknown_server(&meta.server, servers),
             )),
-            Some(s) if s.engine != engine => diags.push(diag(
+            Some((_, Some(s))) if s.engine != engine => diags.push(diag(
                 &meta_path,
                 position(&meta.server),
                 format!(
@@ -473,9 +549,12 @@ fn unknown_server(name: &str, servers: &BTreeMap<String, Server>) -> String {
     )
 }
 
+/// `servers` is `None` when `tenantctl.yaml` could not be read (see
+/// [`load_blueprints`]); a blueprint whose directory exists but did not load
+/// is not reported again by the tenants that use it.
 pub(super) fn load_tenants(
     source: &dyn RepoSource,
-    servers: &BTreeMap<String, Server>,
+    servers: Option<&BTreeMap<String, Server>>,
     blueprints: &BTreeMap<String, Blueprint>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Tenant> {
@@ -507,6 +586,7 @@ pub(super) fn load_tenants(
         };
         for entry in parsed.tenants {
             if let Some(t) = resolve_tenant(
+                source,
                 &file,
                 entry,
                 servers,
@@ -523,11 +603,13 @@ pub(super) fn load_tenants(
     tenants
 }
 
-#[allow(clippy::ptr_arg)]
+// The loader's context is passed piece by piece, as by its callers.
+#[allow(clippy::ptr_arg, clippy::too_many_arguments)]
 fn resolve_tenant(
+    source: &dyn RepoSource,
     file: &Path,
     entry: TenantEntry,
-    servers: &BTreeMap<String, Server>,
+    servers: Option<&BTreeMap<String, Server>>,
     blueprints: &BTreeMap<String, Blueprint>,
     seen_tenants: &mut Seen,
     seen_databases: &mut Seen,
@@ -535,9 +617,9 @@ fn resolve_tenant(
 ) -> Option<Tenant> {
     let pos = position(&entry.name);
     let name = entry.name.to_string();
+    // Reported, and the entry still checked, so each of its problems shows.
     if let Err(e) = check_name(&name) {
         diags.push(diag(file, pos, format!("tenant {e}")));
-        return None;
     }
     if let Some((first_file, first)) = seen_tenants.get(&name) {
         diags.push(diag(
@@ -564,6 +646,12 @@ fn resolve_tenant(
     for db in entry.databases {
         let bpos = position(&db.blueprint);
         let Some(blueprint) = blueprints.get(db.blueprint.as_str()) else {
+            if check_name(&db.blueprint).is_ok()
+                && source.is_dir(&Path::new("blueprints").join(db.blueprint.as_str()))
+            {
+                // The blueprint exists but did not load: its own problem is reported.
+                continue;
+            }
             let known: Vec<&str> = blueprints.keys().map(String::as_str).collect();
             diags.push(diag(
                 file,
@@ -576,8 +664,9 @@ fn resolve_tenant(
             ));
             continue;
         };
-        let server = match &db.server {
-            Some(s) => match servers.get(s.as_str()) {
+        let server = match (&db.server, servers) {
+            (Some(s), None) => s.to_string(),
+            (Some(s), Some(servers)) => match servers.get(s.as_str()) {
                 None => {
                     diags.push(diag(
                         file,
@@ -602,7 +691,7 @@ fn resolve_tenant(
                 }
                 Some(_) => s.to_string(),
             },
-            None => blueprint.server.clone(),
+            (None, _) => blueprint.server.clone(),
         };
         let database = blueprint.database_name(&name);
         let key = format!("{server}/{database}");

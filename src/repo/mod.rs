@@ -7,6 +7,7 @@ pub mod compare;
 pub mod env;
 mod files;
 pub mod git;
+pub mod identity;
 pub mod source;
 mod yaml;
 
@@ -24,6 +25,8 @@ pub use source::{RepoSource, Worktree};
 
 /// The configuration file at the root of a repository.
 pub const CONFIG_FILE: &str = "tenantctl.yaml";
+/// How long a connection attempt waits for the server unless `connect_timeout:` says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default name of a tenant database.
 pub const DEFAULT_NAMING: &str = "{blueprint}__{tenant}";
 /// The default name of a Redis tenant "database": its key prefix is `{tenant}:`.
@@ -61,6 +64,10 @@ pub struct Server {
     /// Connection URL template, with `${VAR}` still unexpanded so secrets
     /// are only resolved when connecting.
     pub url: Option<String>,
+    /// A separate server of the same engine where declared models are
+    /// built instead (Atlas's "dev database"), `${VAR}` unexpanded: with it,
+    /// planning needs no write rights on `url`.
+    pub dev_url: Option<String>,
     /// SQLite: the directory holding one `NAME.db` file per database.
     pub path: Option<PathBuf>,
     /// Most tenant databases of this server worked on at once.
@@ -69,6 +76,9 @@ pub struct Server {
     pub lock_timeout: Duration,
     /// Longest a single statement may run (engines that support it).
     pub statement_timeout: Option<Duration>,
+    /// How long to wait for the server to answer a new connection before
+    /// failing with the driver's reason (`connect_timeout:`, default 10 s).
+    pub connect_timeout: Duration,
     /// PostgreSQL: build new indexes on existing tables with `CREATE INDEX
     /// CONCURRENTLY`, after the apply's transaction commits (`None`: not set).
     pub concurrent_indexes: Option<bool>,
@@ -85,6 +95,20 @@ impl Server {
             .as_deref()
             .ok_or_else(|| format!("server {}: no url configured", self.name))?;
         env::expand_env(url).map_err(|e| format!("server {}: {e}", self.name))
+    }
+
+    /// The server declared models are built on: this one, or a copy
+    /// pointing at `dev_url` (named `NAME (dev_url)` in messages).
+    pub fn build_server(&self) -> std::borrow::Cow<'_, Server> {
+        match &self.dev_url {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(dev) => std::borrow::Cow::Owned(Server {
+                name: format!("{} (dev_url)", self.name),
+                url: Some(dev.clone()),
+                dev_url: None,
+                ..self.clone()
+            }),
+        }
     }
 
     /// Where the server is, safe to print (passwords redacted).
@@ -184,8 +208,10 @@ impl Repo {
     ) -> Result<Repo, Diagnostics> {
         let mut diags = Vec::new();
         let config = files::load_config(source, root, env, &mut diags);
-        let blueprints = files::load_blueprints(source, &config.servers, &mut diags);
-        let tenants = files::load_tenants(source, &config.servers, &blueprints, &mut diags);
+        let servers = config.parsed.then_some(&config.servers);
+        let blueprints = files::load_blueprints(source, servers, &mut diags);
+        let tenants = files::load_tenants(source, servers, &blueprints, &mut diags);
+        identity::check(&config.servers, &tenants, &mut diags);
         if !diags.is_empty() {
             diags.sort();
             diags.dedup();

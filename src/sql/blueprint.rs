@@ -1,11 +1,13 @@
 //! Splitting a blueprint's SQL file into statements with their positions, and
-//! rejecting what is not a schema definition.
+//! refusing what is not a declaration (the rules are in [`super::safety`]).
 
 use sqlparser::ast::Statement;
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token};
 
 use super::SqlDialect;
+use super::safety::{self, Verdict, classify};
 use crate::diagnostic::Position;
 
 /// One statement of a blueprint, with its source text and where it starts.
@@ -35,6 +37,10 @@ pub fn parse_blueprint(
         }
     };
     let offsets = LineOffsets::new(source);
+    // PostgreSQL: functions the blueprint creates, and the table expressions
+    // the server evaluates at CREATE TABLE, checked against each other last.
+    let mut functions = Vec::new();
+    let mut evaluated = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
         let first = parser.peek_token();
@@ -44,13 +50,36 @@ pub fn parse_blueprint(
         let start = position(first.span.start);
         match parser.parse_statement() {
             Ok(statement) => {
+                // sqlparser stops a materialized view before `WITH [NO] DATA`.
+                let mut with_data = None;
+                if matches!(&statement, Statement::CreateView(v) if v.materialized) {
+                    if parser.parse_keywords(&[Keyword::WITH, Keyword::NO, Keyword::DATA]) {
+                        with_data = Some(false);
+                    } else if parser.parse_keywords(&[Keyword::WITH, Keyword::DATA]) {
+                        with_data = Some(true);
+                    }
+                }
                 let next = parser.peek_token();
                 if !matches!(next.token, Token::SemiColon | Token::EOF) {
-                    errors.push((
-                        position(next.span.start),
-                        format!("expected ';' after the statement, found {}", next.token),
-                    ));
-                    let _ = skip_statement(&mut parser);
+                    let begin = offsets.byte_offset(source, first.span.start);
+                    let end = skip_statement(&mut parser)
+                        .map_or(source.len(), |loc| offsets.byte_offset(source, loc));
+                    // A refused statement sqlparser only read part of
+                    // (`SELECT … INTO OUTFILE`, `VACUUM INTO`) is reported
+                    // under its rule, not as a syntax error.
+                    let refused = safety::refused_unparsed(&source[begin..end], dialect).or(
+                        match classify(&statement, dialect) {
+                            Verdict::Refuse(kind) => Some(kind),
+                            _ => None,
+                        },
+                    );
+                    errors.push(match refused {
+                        Some(kind) => (start, safety::message(kind)),
+                        None => (
+                            position(next.span.start),
+                            format!("expected ';' after the statement, found {}", next.token),
+                        ),
+                    });
                     continue;
                 }
                 let end = match next.token {
@@ -58,13 +87,36 @@ pub fn parse_blueprint(
                     _ => offsets.byte_offset(source, next.span.start),
                 };
                 let begin = offsets.byte_offset(source, first.span.start);
-                match classify(&statement) {
-                    Ok(kind) => statements.push(SqlStatement {
-                        text: source[begin..end].trim_end().to_string(),
+                let text = source[begin..end].trim_end();
+                if dialect == SqlDialect::Postgres {
+                    functions.extend(safety::created_function(&statement));
+                    evaluated.extend(safety::build_evaluated(&statement).map(|e| (start, e)));
+                }
+                let verdict = match (classify(&statement, dialect), with_data) {
+                    (Verdict::DeclareWith { .. }, Some(true)) => {
+                        Verdict::Refuse("materialized view WITH DATA")
+                    }
+                    (Verdict::DeclareWith { kind, .. }, Some(false)) => Verdict::Declare(kind),
+                    (Verdict::Declare(_), _)
+                        if dialect == SqlDialect::Mysql && safety::has_definer_clause(text) =>
+                    {
+                        Verdict::Refuse("DEFINER")
+                    }
+                    (verdict, _) => verdict,
+                };
+                match verdict {
+                    Verdict::Declare(kind) => statements.push(SqlStatement {
+                        text: text.to_string(),
                         position: start,
                         kind,
                     }),
-                    Err(message) => errors.push((start, message)),
+                    Verdict::DeclareWith { kind, suffix } => statements.push(SqlStatement {
+                        text: format!("{text}{suffix}"),
+                        position: start,
+                        kind,
+                    }),
+                    Verdict::Skip => {}
+                    Verdict::Refuse(kind) => errors.push((start, safety::message(kind))),
                 }
             }
             Err(e) => {
@@ -81,10 +133,21 @@ pub fn parse_blueprint(
                         position: start,
                         kind: "CREATE VIRTUAL TABLE".into(),
                     });
+                } else if let Some(kind) = safety::refused_unparsed(text, dialect) {
+                    errors.push((start, safety::message(kind)));
                 } else {
                     errors.push(error_position(&e, start));
                 }
             }
+        }
+    }
+    for (at, expressions) in evaluated {
+        if functions
+            .iter()
+            .any(|f| super::mentions_identifier(&expressions, f))
+        {
+            let kind = "blueprint function in a generated column or partition key";
+            errors.push((at, safety::message(kind)));
         }
     }
     (statements, errors)
@@ -140,49 +203,6 @@ fn error_position(error: &ParserError, fallback: Position) -> (Position, String)
         }
     }
     (fallback, format!("SQL syntax: {text}"))
-}
-
-/// Names what a statement declares, or says why it has no place in a blueprint.
-fn classify(statement: &Statement) -> Result<String, String> {
-    let shown = statement.to_string();
-    let words: Vec<String> = shown
-        .split_whitespace()
-        .take(6)
-        .map(|w| w.trim_end_matches('(').to_uppercase())
-        .collect();
-    let first = words.first().map(String::as_str).unwrap_or("");
-    match first {
-        "CREATE" => {
-            let object: Vec<&str> = words[1..]
-                .iter()
-                .map(String::as_str)
-                .filter(|w| !matches!(*w, "OR" | "REPLACE" | "UNIQUE" | "IF" | "NOT" | "EXISTS"))
-                .collect();
-            let object = match object.as_slice() {
-                ["MATERIALIZED", "VIEW", ..] => "MATERIALIZED VIEW",
-                ["VIRTUAL", "TABLE", ..] => "VIRTUAL TABLE",
-                [first, ..] => first,
-                [] => "",
-            };
-            match object {
-                "DATABASE" | "ROLE" | "USER" | "TABLESPACE" | "SECRET" | "SERVER" => Err(format!(
-                    "CREATE {object} is not part of a tenant schema: databases and roles are managed by tenantctl and the server set-up, not by blueprints"
-                )),
-                "TEMPORARY" | "TEMP" => Err("temporary objects do not persist, so they cannot be declared in a blueprint".into()),
-                _ => Ok(format!("CREATE {object}")),
-            }
-        }
-        "COMMENT" => Ok("COMMENT".into()),
-        "DROP" => Err("DROP is not allowed in a blueprint: delete the object's CREATE statement and tenantctl plans the drop".into()),
-        "ALTER" => Err("ALTER is not allowed in a blueprint: edit the CREATE statement to the end state you want and tenantctl plans the ALTER".into()),
-        "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "TRUNCATE" | "COPY" | "REPLACE" => Err(format!(
-            "{first} changes data, not schema: a blueprint declares the end state with CREATE statements only"
-        )),
-        "GRANT" | "REVOKE" => Err(format!("{first} is not a schema definition: privileges are not managed by blueprints")),
-        _ => Err(format!(
-            "{first} is not a schema definition: a blueprint holds CREATE (and COMMENT) statements only"
-        )),
-    }
 }
 
 /// Byte offset of the start of each line, to turn sqlparser locations

@@ -3,6 +3,7 @@
 //! equal when the server considers them equal, and quoting.
 
 mod blueprint;
+pub mod safety;
 
 pub use blueprint::{SqlStatement, parse_blueprint};
 

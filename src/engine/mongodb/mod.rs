@@ -21,7 +21,10 @@ use super::{
 use crate::model::document::Object;
 use crate::model::{EngineKind, Schema, document};
 use crate::plan::Step;
-use crate::repo::{Blueprint, Server, env::redact};
+use crate::repo::{
+    Blueprint, Server,
+    env::{redact, redact_text},
+};
 
 /// The collection holding a tenant database's apply lock.
 pub const LOCK_COLLECTION: &str = "_tenantctl_lock";
@@ -58,14 +61,14 @@ pub(crate) fn describe(e: &mongodb::error::Error) -> String {
                 .map(|(_, rest)| rest.split(", labels").next().unwrap_or(rest))
                 .map(|c| c.trim_start_matches("Kind: ").to_string())
                 .unwrap_or_else(|| message.clone());
-            format!("no reachable server ({})", redact(&cause))
+            format!("no reachable server ({})", redact_text(&cause))
         }
-        _ => redact(&e.to_string()),
+        _ => redact_text(&e.to_string()),
     }
 }
 
 impl MongoEngine {
-    /// Connects lazily: the driver opens connections on first use.
+    /// Connects, and checks the server answers (within `connect_timeout`).
     pub async fn new(server: &Server) -> Result<Self, EngineError> {
         let url = server.resolved_url().map_err(EngineError::Other)?;
         let mut options =
@@ -77,8 +80,13 @@ impl MongoEngine {
                     redact(&url)
                 )))?;
         options.app_name = Some("tenantctl".into());
+        // The server's `connect_timeout` unless the URL sets its own
+        // (connectTimeoutMS, serverSelectionTimeoutMS).
         if options.server_selection_timeout.is_none() {
-            options.server_selection_timeout = Some(Duration::from_secs(10));
+            options.server_selection_timeout = Some(server.connect_timeout);
+        }
+        if options.connect_timeout.is_none() {
+            options.connect_timeout = Some(server.connect_timeout);
         }
         if options.max_pool_size.is_none() {
             options.max_pool_size = Some(server.max_connections.max(1) as u32);
@@ -88,6 +96,18 @@ impl MongoEngine {
             server.name,
             redact(&url)
         )))?;
+        // One round trip now: an unreachable server then fails once, after
+        // its connect timeout and with the driver's reason, instead of once
+        // per use (each waits for server selection: plan, then drift's orphan listing).
+        client
+            .database("admin")
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(driver_error(&format!(
+                "server {}: connecting to {}",
+                server.name,
+                redact(&url)
+            )))?;
         Ok(Self {
             client,
             lock_timeout: server.lock_timeout,

@@ -47,6 +47,7 @@ const MAX_DATABASE_LEN: usize = 64;
 pub struct MysqlEngine {
     server: String,
     options: MySqlConnectOptions,
+    connect_timeout: Duration,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
     /// The server family, known once a declared model was built.
@@ -73,6 +74,7 @@ impl MysqlEngine {
         Ok(Self {
             server: server.name.clone(),
             options,
+            connect_timeout: server.connect_timeout,
             lock_timeout: server.lock_timeout,
             statement_timeout: server.statement_timeout,
             flavor: OnceLock::new(),
@@ -104,7 +106,7 @@ impl MysqlEngine {
         if let Some(db) = database {
             options = options.database(db);
         }
-        options.connect().await
+        super::connect_within(self.connect_timeout, options.connect()).await
     }
 
     /// Detects the server family and applies the server's statement timeout.
@@ -174,6 +176,31 @@ impl MysqlEngine {
             flavor,
             lock_timeout: self.lock_timeout,
         })))
+    }
+}
+
+/// 24 random bytes, hex: the password of a build user, used once.
+fn random_password() -> Result<String, EngineError> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| EngineError::Other(format!("no randomness for a build password: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+impl MysqlEngine {
+    /// What the connecting account lacks to create the build user, and how
+    /// to grant it (docs/engines/mysql.md, "Accounts").
+    fn builder_error(&self, doing: &str, e: &sqlx::Error) -> EngineError {
+        EngineError::Other(format!(
+            "server {}: {doing} failed: {}. Declared models are built in a scratch database by a user \
+             created for the run and granted only that database: the connecting account needs \
+             CREATE USER, and all privileges WITH GRANT OPTION on `{RESERVED_PREFIX}scratch_%`.* \
+             (GRANT CREATE USER ON *.* TO <account>; \
+             GRANT ALL PRIVILEGES ON `{RESERVED_PREFIX}scratch\\_%`.* TO <account> WITH GRANT OPTION), \
+             or set dev_url to a server where it has them",
+            self.server,
+            driver_message(e)
+        ))
     }
 }
 
@@ -289,14 +316,48 @@ impl Engine for MysqlEngine {
                 .as_str(),
             )
             .await
-            .map_err(EngineError::db("creating a scratch database"))?;
-        let result = self.build_in(&scratch, blueprint).await;
+            .map_err(|e| {
+                self.builder_error(&format!("creating the scratch database {scratch}"), &e)
+            })?;
+        // The blueprint runs as a user of this run only, granted nothing
+        // but the scratch database: another database, DEFINER=root, files
+        // and plugins are refused by the server itself.
+        let builder = format!("{RESERVED_PREFIX}b_{suffix}");
+        let password = random_password()?;
+        let account = format!("{}@'%'", quote_literal(&builder));
+        let create = format!(
+            "CREATE USER {account} IDENTIFIED BY {}",
+            quote_literal(&password)
+        );
+        let grant = format!(
+            "GRANT ALL PRIVILEGES ON {}.* TO {account}",
+            quote_ident(&scratch)
+        );
+        let result = match server.execute(create.as_str()).await {
+            Err(e) => Err(self.builder_error(&format!("creating the build user {builder}"), &e)),
+            Ok(_) => match server.execute(grant.as_str()).await {
+                Err(e) => Err(self.builder_error(
+                    &format!("granting {scratch} to the build user {builder}"),
+                    &e,
+                )),
+                Ok(_) => {
+                    self.build_in(&scratch, &builder, &password, blueprint)
+                        .await
+                }
+            },
+        };
         // Dropped whatever happened while building.
+        let user_dropped = server
+            .execute(format!("DROP USER IF EXISTS {account}").as_str())
+            .await;
         let dropped = server
             .execute(format!("DROP DATABASE IF EXISTS {}", quote_ident(&scratch)).as_str())
             .await;
         server.close().await.ok();
         let schema = result?;
+        user_dropped.map_err(EngineError::db(format!(
+            "dropping the build user {builder}"
+        )))?;
         dropped.map_err(EngineError::db(format!(
             "dropping the scratch database {scratch}"
         )))?;
@@ -354,9 +415,23 @@ impl MysqlEngine {
     async fn build_in(
         &self,
         scratch: &str,
+        user: &str,
+        password: &str,
         blueprint: &Blueprint,
     ) -> Result<crate::model::SqlSchema, EngineError> {
-        let mut conn = self.connect(Some(scratch)).await?;
+        let mut conn = self
+            .options
+            .clone()
+            .username(user)
+            .password(password)
+            .database(scratch)
+            .connect()
+            .await
+            .map_err(EngineError::db(format!(
+                "connecting to {scratch} as the build user {user} on server {}",
+                self.server
+            )))?;
+        self.prepare_session(&mut conn).await?;
         // Tables may reference tables declared further down the file.
         conn.execute("SET SESSION foreign_key_checks = 0")
             .await

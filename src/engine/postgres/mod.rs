@@ -5,7 +5,9 @@
 //! The declared model is built in the scratch database
 //! `_tenantctl_scratch`: the blueprint runs inside a transaction that is
 //! always rolled back, and is introspected before the rollback, so no
-//! tenant is touched and the server normalises both sides of the diff.
+//! tenant is touched and the server normalises both sides of the diff. The
+//! transaction runs as [`BUILDER_ROLE`] (`SET LOCAL ROLE`), so what the
+//! blueprint can do is bounded by the server, not only by `validate`.
 //!
 //! Apply runs in one transaction per tenant database that first takes a
 //! transaction-level advisory lock (waiting at most the server's
@@ -38,6 +40,12 @@ use crate::sql::quote_ident;
 /// The database where blueprints are executed (and rolled back) to build the declared model.
 pub const SCRATCH_DATABASE: &str = "_tenantctl_scratch";
 
+/// The role the blueprint runs as while the declared model is built:
+/// `NOLOGIN`, no superuser, owning only the scratch database, so untrusted
+/// extensions (dblink, postgres_fdw), untrusted languages, server files and
+/// other databases are out of its reach, whatever the blueprint says.
+pub const BUILDER_ROLE: &str = "_tenantctl_builder";
+
 /// The advisory lock key tenantctl takes in a tenant database while
 /// migrating it (advisory locks are per database, so one key suffices).
 const LOCK_KEY: i64 = 0x7465_6e61_6e74; // "tenant"
@@ -48,6 +56,7 @@ pub struct PostgresEngine {
     options: PgConnectOptions,
     /// Connections to the maintenance database, for listing and creating databases.
     maintenance: PgPool,
+    connect_timeout: Duration,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
     concurrent_indexes: bool,
@@ -100,8 +109,10 @@ impl PostgresEngine {
             server: server.name.clone(),
             maintenance: PgPoolOptions::new()
                 .max_connections(2)
+                .acquire_timeout(server.connect_timeout)
                 .connect_lazy_with(options.clone()),
             options,
+            connect_timeout: server.connect_timeout,
             lock_timeout: server.lock_timeout,
             statement_timeout: server.statement_timeout,
             concurrent_indexes: server.concurrent_indexes.unwrap_or(false),
@@ -110,10 +121,8 @@ impl PostgresEngine {
     }
 
     async fn connect_to(&self, database: &str) -> Result<PgConnection, EngineError> {
-        self.options
-            .clone()
-            .database(database)
-            .connect()
+        let options = self.options.clone().database(database);
+        super::connect_within(self.connect_timeout, options.connect())
             .await
             .map_err(EngineError::db(format!(
                 "connecting to {database} on server {}",
@@ -121,12 +130,28 @@ impl PostgresEngine {
             )))
     }
 
+    /// The maintenance pool, once one direct connection proved the server
+    /// answers: the pool retries a refused connection until its acquire
+    /// timeout and then only says "pool timed out", losing the reason.
+    async fn maintenance(&self) -> Result<&PgPool, EngineError> {
+        if self.maintenance.size() == 0 {
+            let conn = super::connect_within(self.connect_timeout, self.options.connect())
+                .await
+                .map_err(EngineError::db(format!(
+                    "connecting to server {}",
+                    self.server
+                )))?;
+            conn.close().await.ok();
+        }
+        Ok(&self.maintenance)
+    }
+
     /// Whether `database` exists; creates it when asked.
     async fn ensure_database(&self, database: &str, create: bool) -> Result<bool, EngineError> {
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(database)
-                .fetch_one(&self.maintenance)
+                .fetch_one(self.maintenance().await?)
                 .await
                 .map_err(EngineError::db(format!(
                     "listing databases on server {}",
@@ -145,6 +170,92 @@ impl PostgresEngine {
             Err(e) if sql_state(&e).is_some_and(|c| c == "42P04" || c == "23505") => Ok(true),
             Err(e) => Err(EngineError::db(format!("creating database {database}"))(e)),
         }
+    }
+}
+
+impl PostgresEngine {
+    /// Makes sure the builder role exists, the connecting role may `SET
+    /// ROLE` to it, and it owns the scratch database (so it may create
+    /// schemas and trusted extensions there, and nothing anywhere else).
+    async fn ensure_builder(&self) -> Result<(), EngineError> {
+        let role = quote_ident(BUILDER_ROLE);
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                .bind(BUILDER_ROLE)
+                .fetch_one(&self.maintenance)
+                .await
+                .map_err(EngineError::db(format!(
+                    "listing roles on server {}",
+                    self.server
+                )))?;
+        if !exists {
+            let created = self
+                .maintenance
+                .execute(
+                    format!(
+                        "CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+                    )
+                    .as_str(),
+                )
+                .await;
+            match created {
+                Ok(_) => {}
+                // Another tenantctl created it in the meantime.
+                Err(e) if sql_state(&e).is_some_and(|c| c == "42710" || c == "23505") => {}
+                Err(e) => return Err(self.builder_error("creating", &e)),
+            }
+        }
+        let member: bool = sqlx::query_scalar("SELECT pg_has_role(current_user, $1, 'MEMBER')")
+            .bind(BUILDER_ROLE)
+            .fetch_one(&self.maintenance)
+            .await
+            .map_err(EngineError::db("checking the builder role"))?;
+        if !member {
+            // A role created with CREATEROLE may be granted by its creator;
+            // if this fails, `SET ROLE` reports what is missing.
+            let _ = self
+                .maintenance
+                .execute(format!("GRANT {role} TO CURRENT_USER").as_str())
+                .await;
+        }
+        self.ensure_database(SCRATCH_DATABASE, true).await?;
+        let owned: bool = sqlx::query_scalar(
+            "SELECT pg_get_userbyid(datdba) = $2 FROM pg_database WHERE datname = $1",
+        )
+        .bind(SCRATCH_DATABASE)
+        .bind(BUILDER_ROLE)
+        .fetch_one(&self.maintenance)
+        .await
+        .map_err(EngineError::db("reading the scratch database's owner"))?;
+        if !owned {
+            self.maintenance
+                .execute(
+                    format!(
+                        "ALTER DATABASE {} OWNER TO {role}",
+                        quote_ident(SCRATCH_DATABASE)
+                    )
+                    .as_str(),
+                )
+                .await
+                .map_err(|e| self.builder_error("handing the scratch database to", &e))?;
+        }
+        Ok(())
+    }
+
+    /// What the connecting role lacks for the least-privilege build, and how
+    /// to grant it (docs/engines/postgres.md, "Roles").
+    fn builder_error(&self, doing: &str, e: &sqlx::Error) -> EngineError {
+        let reason = e
+            .as_database_error()
+            .map_or_else(|| e.to_string(), |d| d.message().to_string());
+        EngineError::Other(format!(
+            "server {}: {doing} the build role {BUILDER_ROLE} failed: {reason}. \
+             Declared models are built as {BUILDER_ROLE}, a NOLOGIN role owning only {SCRATCH_DATABASE}: \
+             the connecting role needs CREATEROLE and CREATEDB (or superuser), or an administrator runs once: \
+             CREATE ROLE {BUILDER_ROLE} NOLOGIN; GRANT {BUILDER_ROLE} TO <connecting role>; \
+             CREATE DATABASE {SCRATCH_DATABASE} OWNER {BUILDER_ROLE}; or set dev_url to a server where it may",
+            self.server
+        ))
     }
 }
 
@@ -177,8 +288,9 @@ impl Engine for PostgresEngine {
     }
 
     async fn declared_schema(&self, blueprint: &Blueprint) -> Result<Schema, EngineError> {
-        self.ensure_database(SCRATCH_DATABASE, true).await?;
+        self.ensure_builder().await?;
         let mut conn = self.connect_to(SCRATCH_DATABASE).await?;
+        let mut escaped = false;
         let result = async {
             conn.execute("BEGIN")
                 .await
@@ -190,6 +302,11 @@ impl Engine for PostgresEngine {
                 .execute(&mut conn)
                 .await
                 .map_err(EngineError::db("locking the scratch database"))?;
+            // Everything the blueprint does runs as the builder role; the
+            // rollback below ends it with the transaction.
+            conn.execute(format!("SET LOCAL ROLE {}", quote_ident(BUILDER_ROLE)).as_str())
+                .await
+                .map_err(|e| self.builder_error("switching to", &e))?;
             let scope = if self.schemas_in.is_some() {
                 let home = quote_ident(SCRATCH_HOME);
                 for s in [
@@ -208,7 +325,33 @@ impl Engine for PostgresEngine {
                 Scope::database()
             };
             for statement in &blueprint.statements {
-                if let Err(e) = conn.execute(statement.text.as_str()).await {
+                // One statement per round trip (a prepared statement cannot
+                // hold two), then a check that it did not leave the builder
+                // role: RESET ROLE, SET SESSION AUTHORIZATION and COMMIT
+                // (which ends `SET LOCAL`) are refused by `validate`, and are
+                // caught here too before another statement runs.
+                let ran = conn
+                    .execute(sqlx::query(statement.text.as_str()).persistent(false))
+                    .await;
+                if ran.is_ok() {
+                    let role: String = sqlx::query_scalar("SELECT current_user::text")
+                        .fetch_one(&mut conn)
+                        .await
+                        .map_err(EngineError::db("checking the build role"))?;
+                    if role != BUILDER_ROLE {
+                        escaped = true;
+                        return Err(EngineError::Blueprint {
+                            file: blueprint.schema_path.display().to_string(),
+                            line: statement.position.line,
+                            column: statement.position.column,
+                            message: format!(
+                                "this {} left the build role {BUILDER_ROLE} (now {role}, or the build's transaction ended): the build stops here",
+                                statement.kind
+                            ),
+                        });
+                    }
+                }
+                if let Err(e) = ran {
                     let (mut line, mut column) =
                         (statement.position.line, statement.position.column);
                     let db = e.as_database_error();
@@ -235,6 +378,12 @@ impl Engine for PostgresEngine {
         .await;
         // Never keep anything: the scratch database stays empty.
         conn.execute("ROLLBACK").await.ok();
+        if escaped {
+            // A COMMIT kept what was built so far: only the builder's own
+            // objects in the scratch database, dropped here.
+            let drop = format!("DROP OWNED BY {}", quote_ident(BUILDER_ROLE));
+            conn.execute(drop.as_str()).await.ok();
+        }
         conn.close().await.ok();
         Ok(Schema::Sql(result?))
     }
@@ -261,7 +410,7 @@ impl Engine for PostgresEngine {
              AND datname <> current_database() AND left(datname, length($1)) <> $1 ORDER BY 1",
         )
         .bind(RESERVED_PREFIX)
-        .fetch_all(&self.maintenance)
+        .fetch_all(self.maintenance().await?)
         .await
         .map_err(EngineError::db(format!(
             "listing databases on server {}",

@@ -20,7 +20,10 @@ use super::{Connection, Engine, EngineError, HistoryRecord, MigrateOutcome, Plan
 use crate::model::keyvalue::{self, KeyValueSchema};
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
-use crate::repo::{Blueprint, Server, env::redact};
+use crate::repo::{
+    Blueprint, Server,
+    env::{redact, redact_text},
+};
 
 /// The prefix of tenantctl's own keys.
 pub const RESERVED_KEY_PREFIX: &str = "_tenantctl:";
@@ -36,6 +39,8 @@ const UNLOCK_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then retur
 pub struct RedisEngine {
     client: redis::Client,
     server: String,
+    /// How long opening a connection may take (the server's `connect_timeout`).
+    connect_timeout: Duration,
     lock_timeout: Duration,
     /// What each blueprint built on this server declares, to know, when a
     /// tenant prefix is opened, its prefix form, password and policies.
@@ -45,12 +50,12 @@ pub struct RedisEngine {
 /// Wraps a driver error with what was being done, any URL redacted.
 pub(crate) fn driver_error(context: &str) -> impl FnOnce(redis::RedisError) -> EngineError {
     let context = context.to_string();
-    move |e| EngineError::Other(format!("{context}: {}", redact(&e.to_string())))
+    move |e| EngineError::Other(format!("{context}: {}", redact_text(&e.to_string())))
 }
 
 /// One tenant on the server, as the connection needs it.
 pub(crate) struct Tenant {
-    /// The ACL user (the tenant's name).
+    /// The ACL user: the tenant database's name after the blueprint's `naming`.
     pub user: String,
     /// `user:` or `{user}:`.
     pub prefix: String,
@@ -68,20 +73,23 @@ impl RedisEngine {
                 "server {}: reading the url {}: {}",
                 server.name,
                 redact(&url),
-                redact(&e.to_string())
+                redact_text(&e.to_string())
             ))
         })?;
         Ok(Self {
             client,
             server: server.name.clone(),
+            connect_timeout: server.connect_timeout,
             lock_timeout: server.lock_timeout,
             blueprints: Mutex::new(Vec::new()),
         })
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, EngineError> {
+        let config =
+            redis::AsyncConnectionConfig::new().set_connection_timeout(Some(self.connect_timeout));
         self.client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(driver_error(&format!(
                 "connecting to server {}",
@@ -115,7 +123,11 @@ impl RedisEngine {
                 self.server
             )));
         }
-        let (user, declared) = match matches.pop() {
+        // The ACL user and key prefix are the database name after the
+        // blueprint's `naming`, so blueprints with different `naming` never
+        // share them; `{tenant}` in `password_env` stays the tenant's name.
+        let user = database.to_string();
+        let (tenant, declared) = match matches.pop() {
             Some((_, tenant, schema)) => (tenant, schema.clone()),
             None => (database.to_string(), KeyValueSchema::default()),
         };
@@ -132,7 +144,7 @@ impl RedisEngine {
         };
         let password = match declared.acl.as_ref().and_then(|a| a.password_env.clone()) {
             Some(template) => {
-                let var = migrate::password_var(&template, &user);
+                let var = migrate::password_var(&template, &tenant);
                 let value = password_value(&var)?;
                 Some((template, inspect::password_hash(&value)))
             }
@@ -361,7 +373,7 @@ impl RedisTenant {
         let _: redis::Value = cmd
             .query_async(&mut self.conn)
             .await
-            .map_err(|e| redact(&e.to_string()))?;
+            .map_err(|e| redact_text(&e.to_string()))?;
         Ok(())
     }
 

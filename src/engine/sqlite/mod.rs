@@ -21,6 +21,7 @@ use super::{
 use crate::model::{EngineKind, Schema};
 use crate::plan::Step;
 use crate::repo::{Blueprint, Server};
+use crate::sql::{SqlDialect, parse_blueprint};
 
 /// A directory of SQLite database files.
 pub struct SqliteEngine {
@@ -118,13 +119,23 @@ impl Engine for SqliteEngine {
 /// database, read back by the same introspection as tenants. Needs no
 /// server, so `validate` uses it too.
 pub async fn declared_schema(blueprint: &Blueprint) -> Result<Schema, EngineError> {
-    let mut conn = SqliteConnectOptions::from_str("sqlite::memory:")
-        .map_err(EngineError::db("opening an in-memory database"))?
-        .foreign_keys(false)
-        .connect()
-        .await
-        .map_err(EngineError::db("opening an in-memory database"))?;
+    let mut conn = open_memory().await?;
     for statement in &blueprint.statements {
+        // No server role bounds an in-memory build (an ATTACH would create a
+        // file), so each statement is checked again right before it runs:
+        // exactly one declaration, by the same rules as `validate`.
+        let (again, refused) = parse_blueprint(&statement.text, SqlDialect::Sqlite);
+        if again.len() != 1 || !refused.is_empty() {
+            return Err(EngineError::Blueprint {
+                file: blueprint.schema_path.display().to_string(),
+                line: statement.position.line,
+                column: statement.position.column,
+                message: refused.into_iter().next().map_or_else(
+                    || "not exactly one declaration: refused".to_string(),
+                    |(_, m)| m,
+                ),
+            });
+        }
         if let Err(e) = conn.execute(statement.text.as_str()).await {
             return Err(EngineError::Blueprint {
                 file: blueprint.schema_path.display().to_string(),
@@ -141,6 +152,18 @@ pub async fn declared_schema(blueprint: &Blueprint) -> Result<Schema, EngineErro
     let schema = inspect::inspect(&mut conn).await?;
     conn.close().await.ok();
     Ok(Schema::Sql(schema))
+}
+
+/// The in-memory database a declared model is built in. sqlx leaves
+/// `load_extension()` disabled (it enables it only while loading the
+/// extensions its options name, none here).
+async fn open_memory() -> Result<SqliteConnection, EngineError> {
+    SqliteConnectOptions::from_str("sqlite::memory:")
+        .map_err(EngineError::db("opening an in-memory database"))?
+        .foreign_keys(false)
+        .connect()
+        .await
+        .map_err(EngineError::db("opening an in-memory database"))
 }
 
 /// One open tenant database file.
@@ -310,5 +333,20 @@ impl Connection for SqliteDatabase {
             .map(history_from_row)
             .transpose()
             .map_err(EngineError::db("reading history"))
+    }
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_build_database_cannot_load_extensions() {
+        let mut conn = open_memory().await.unwrap();
+        let err = conn
+            .execute("SELECT load_extension('/nonexistent/evil')")
+            .await
+            .unwrap_err();
+        assert!(driver_message(&err).contains("not authorized"), "{err}");
     }
 }
