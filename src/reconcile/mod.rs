@@ -161,16 +161,23 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
             } else {
                 wave.status = WaveStatus::Converged;
                 if i + 1 < split.waves.len()
-                    && let Err(reason) = after_wave(repo, options, i + 1, &split, &reports, &waves, &wave).await
+                    && let Err(reason) =
+                        after_wave(repo, options, i + 1, &split, &reports, &waves, &wave).await
                 {
                     stopped = Some(reason);
                 }
             }
             waves.push(wave);
         }
-        let reason = "in no wave of `rollout.waves` (end the waves with `rest: true` to include it)";
+        let reason =
+            "in no wave of `rollout.waves` (end the waves with `rest: true` to include it)";
         progress.finished(split.unassigned.len(), 0);
-        reports.extend(split.unassigned.iter().map(|&m| Report::skipped_target(&targets[m], None, reason)));
+        reports.extend(
+            split
+                .unassigned
+                .iter()
+                .map(|&m| Report::skipped_target(&targets[m], None, reason)),
+        );
     } else {
         let mut wave_of: Vec<Option<usize>> = vec![None; targets.len()];
         for (i, members) in split.waves.iter().enumerate() {
@@ -182,8 +189,7 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
                 waves.push(wave_report(i + 1, &split.rules[i], &batch));
             }
         }
-        let numbered: Vec<(Target, Option<usize>)> =
-            targets.iter().copied().zip(wave_of).collect();
+        let numbered: Vec<(Target, Option<usize>)> = targets.iter().copied().zip(wave_of).collect();
         let budget = Budget::default();
         reports = run_numbered(&numbered, &shared, options, &budget, &progress).await;
     }
@@ -195,14 +201,14 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
     {
         reports.extend(drift::orphans(repo, &shared, &options.filters).await);
     }
-    let mut report = Report::new(
-        options.mode,
-        repo.root.display().to_string(),
-        reports,
-    );
+    let mut report = Report::new(options.mode, repo.root.display().to_string(), reports);
     if staged {
         report.waves = waves;
-        report.unassigned = split.unassigned.iter().map(|&m| member(&targets[m])).collect();
+        report.unassigned = split
+            .unassigned
+            .iter()
+            .map(|&m| member(&targets[m]))
+            .collect();
     }
     report.stopped = stopped;
     Ok(report)

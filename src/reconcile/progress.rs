@@ -76,7 +76,8 @@ impl Progress {
         match self.mode {
             ProgressMode::Off => {}
             ProgressMode::Bar => {
-                self.bar.set_message(format!("{failed} failed, {left} left"));
+                self.bar
+                    .set_message(format!("{failed} failed, {left} left"));
                 self.bar.inc(n as u64);
             }
             ProgressMode::Lines => {

@@ -167,10 +167,7 @@ mod tests {
 
     #[test]
     fn shard_values() {
-        assert_eq!(
-            "2/3".parse::<Shard>(),
-            Ok(Shard { index: 2, count: 3 })
-        );
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 2, count: 3 }));
         for bad in ["0/3", "4/3", "1/0", "x", "1/", "/3", "-1/3", "1/3/4", ""] {
             assert!(bad.parse::<Shard>().is_err(), "{bad} accepted");
         }
