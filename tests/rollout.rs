@@ -432,7 +432,7 @@ fn max_failure_rate_stops_starting_tenants_and_a_rerun_picks_them_up() {
         .expect(1)
         .stdout;
     assert!(
-        md.contains("**Stopped**") && md.contains("--max-failure-rate 50%"),
+        md.contains("**Stopped**") && md.contains(r"failure\-rate 50%"),
         "{md}"
     );
     // A re-run without the budget picks up every tenant that was not started.
@@ -492,4 +492,54 @@ fn markdown_of_5000_tenants_renders_a_group_of_500_identical_tenants_once() {
         !md.contains("t0499"),
         "a member name past the first few is listed"
     );
+}
+
+/// The `args` of the first container of the Kubernetes example, as one shell command.
+fn kubernetes_command() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/kubernetes/tenantctl-apply-job.yaml"
+    );
+    let job: serde_json::Value =
+        marked_yaml::from_yaml(0, &std::fs::read_to_string(path).unwrap()).unwrap();
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["command"], serde_json::json!(["sh", "-c"]));
+    container["args"][0].as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_kubernetes_indexed_job_command_applies_every_tenant_once_over_its_indexes() {
+    let tenants = names(30);
+    let repo = fleet(V1, &tenants, "");
+    let command = kubernetes_command();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_tenantctl"))
+        .parent()
+        .unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let mut applied = Vec::new();
+    for index in 0..4 {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{command} --format json"))
+            .env("PATH", &path)
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .env("SHARDS", "4")
+            .env("TENANTCTL_REPO", repo.path())
+            .output()
+            .unwrap();
+        let run = common::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+        .expect(0);
+        assert_eq!(
+            tenants_with(&run, "").len(),
+            tenants_with(&run, "applied").len()
+        );
+        applied.extend(tenants_with(&run, "applied"));
+    }
+    applied.sort();
+    let all: Vec<String> = tenants.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(applied, all);
 }
