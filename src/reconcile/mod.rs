@@ -54,6 +54,26 @@ pub struct Options {
     pub saved: Option<Arc<SavedPlan>>,
 }
 
+impl Options {
+    /// Options of a plain run in `mode`: every target, no waves, no budgets, no progress.
+    pub fn new(mode: Mode) -> Self {
+        Options {
+            mode,
+            filters: Filters::default(),
+            concurrency: None,
+            allow_destructive: false,
+            max_failures: None,
+            git_commit: None,
+            progress: ProgressMode::Off,
+            max_failure_rate: None,
+            wave_by: None,
+            between_waves: None,
+            pause: false,
+            saved: None,
+        }
+    }
+}
+
 /// The declared schema of a blueprint on a server, or why it could not be built.
 type Declared = Result<Arc<Schema>, String>;
 /// Steps for one distinct live state, or why they could not be planned.
