@@ -543,3 +543,36 @@ fn the_kubernetes_indexed_job_command_applies_every_tenant_once_over_its_indexes
     let all: Vec<String> = tenants.iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(applied, all);
 }
+
+#[test]
+fn ci_logs_get_plain_progress_lines_and_small_runs_none() {
+    let repo = fleet(V1, &names(60), "");
+    // stderr is a pipe here, as in CI: plain lines, at least one per 10%, ending at 60/60.
+    let run = repo.run(&["reconcile", "--plan"]).expect(0);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert!(lines.len() >= 10, "{}", run.stderr);
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("progress: 60/60 done, 0 failed, 0 left, "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines.iter().all(|l| l.contains("/s, ETA ")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("progress: "),
+        "progress went to stdout"
+    );
+    let small = fleet(V1, &names(3), "");
+    let run = small.run(&["reconcile", "--plan"]).expect(0);
+    assert!(!run.stderr.contains("progress: "), "{}", run.stderr);
+}
