@@ -326,6 +326,16 @@ fn wave_by_label_makes_one_wave_per_value_in_order() {
             )
         })
         .collect();
+    let typo = repo
+        .run(&["reconcile", "--plan", "--wave-by", "rign"])
+        .expect(1);
+    assert!(
+        typo.stderr.contains(
+            "--wave-by rign: no tenant has a label \"rign\"; the tenants' label keys are: ring"
+        ),
+        "{}",
+        typo.stderr
+    );
     assert_eq!(
         rules,
         [

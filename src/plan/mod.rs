@@ -107,6 +107,26 @@ pub struct TargetReport {
 }
 
 impl TargetReport {
+    /// The entry of `target` with `status` and `message`, no steps yet.
+    pub fn new(
+        target: &crate::reconcile::Target<'_>,
+        status: Status,
+        message: Option<String>,
+    ) -> Self {
+        TargetReport {
+            tenant: target.tenant.name.clone(),
+            blueprint: target.blueprint.name.clone(),
+            engine: target.server.engine,
+            server: target.server.name.clone(),
+            database: target.database.database.clone(),
+            status,
+            fingerprint: None,
+            steps: Arc::new(Vec::new()),
+            message,
+            wave: None,
+        }
+    }
+
     pub fn has(&self, kind: HazardKind) -> bool {
         self.steps.iter().any(|s| s.has(kind))
     }
@@ -165,26 +185,6 @@ pub struct Report {
 }
 
 impl Report {
-    /// The entry of a target that was not started (status `skipped`) with `message`.
-    pub fn skipped_target(
-        target: &crate::reconcile::Target<'_>,
-        wave: Option<usize>,
-        message: &str,
-    ) -> TargetReport {
-        TargetReport {
-            tenant: target.tenant.name.clone(),
-            blueprint: target.blueprint.name.clone(),
-            engine: target.server.engine,
-            server: target.server.name.clone(),
-            database: target.database.database.clone(),
-            status: Status::Skipped,
-            fingerprint: None,
-            steps: Arc::new(Vec::new()),
-            message: Some(message.to_string()),
-            wave,
-        }
-    }
-
     /// Builds the report: sorts targets, groups them, counts.
     pub fn new(mode: Mode, repo: String, mut targets: Vec<TargetReport>) -> Self {
         targets.sort_by(|a, b| {

@@ -132,6 +132,9 @@ impl Shared {
 /// Plans, applies or drift-checks every selected tenant database of `repo`.
 /// An apply goes wave by wave (see [`rollout`]); a plan reports the waves.
 pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
+    if let Some(label) = &options.wave_by {
+        targets::check_label(repo, &format!("--wave-by {label}"), label)?;
+    }
     let mut targets = select(repo, &options.filters)?;
     if let Some(saved) = &options.saved {
         saved.check_targets(repo).map_err(anyhow::Error::msg)?;
@@ -196,7 +199,7 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
             split
                 .unassigned
                 .iter()
-                .map(|&m| Report::skipped_target(&targets[m], None, reason)),
+                .map(|&m| TargetReport::new(&targets[m], Status::Skipped, Some(reason.into()))),
         );
     } else {
         let mut wave_of: Vec<Option<usize>> = vec![None; targets.len()];
@@ -254,7 +257,13 @@ fn wave_report(number: usize, rule: &str, batch: &[Target<'_>]) -> WaveReport {
 
 /// The report of a target that was not started, and why.
 fn skipped(target: &Target<'_>, wave: Option<usize>, reason: &str) -> TargetReport {
-    Report::skipped_target(target, wave, &format!("not started: {reason}"))
+    let mut report = TargetReport::new(
+        target,
+        Status::Skipped,
+        Some(format!("not started: {reason}")),
+    );
+    report.wave = wave;
+    report
 }
 
 /// Between two waves: the `--between-waves` command, then `--pause`.
@@ -408,9 +417,7 @@ async fn run_target(
     {
         return skipped(target, None, &reason);
     }
-    let mut report = Report::skipped_target(target, None, "");
-    report.status = Status::Failed;
-    report.message = None;
+    let mut report = TargetReport::new(target, Status::Failed, None);
     let engine = match &shared.engines[&target.server.name] {
         Ok(e) => e.clone(),
         Err(e) => {

@@ -99,22 +99,7 @@ pub fn select<'a>(repo: &'a Repo, filters: &Filters) -> anyhow::Result<Vec<Targe
         }
     }
     for (key, _) in &filters.selectors {
-        if !repo.tenants.iter().any(|t| t.labels.contains_key(key)) {
-            let known: BTreeSet<&str> = repo
-                .tenants
-                .iter()
-                .flat_map(|t| t.labels.keys().map(String::as_str))
-                .collect();
-            let known = if known.is_empty() {
-                "no tenant has labels".to_string()
-            } else {
-                format!(
-                    "the tenants' label keys are: {}",
-                    known.into_iter().collect::<Vec<_>>().join(", ")
-                )
-            };
-            bail!("--selector {key}=…: no tenant has a label {key:?}; {known}");
-        }
+        check_label(repo, &format!("--selector {key}=…"), key)?;
     }
     let mut targets = Vec::new();
     for tenant in &repo.tenants {
@@ -149,6 +134,28 @@ pub fn select<'a>(repo: &'a Repo, filters: &Filters) -> anyhow::Result<Vec<Targe
         }
     }
     Ok(targets)
+}
+
+/// Fails unless some tenant has the label `key` (so a typo never silently
+/// selects nothing); the error starts with `what` and names the known keys.
+pub fn check_label(repo: &Repo, what: &str, key: &str) -> anyhow::Result<()> {
+    if repo.tenants.iter().any(|t| t.labels.contains_key(key)) {
+        return Ok(());
+    }
+    let known: BTreeSet<&str> = repo
+        .tenants
+        .iter()
+        .flat_map(|t| t.labels.keys().map(String::as_str))
+        .collect();
+    let known = if known.is_empty() {
+        "no tenant has labels".to_string()
+    } else {
+        format!(
+            "the tenants' label keys are: {}",
+            known.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
+    bail!("{what}: no tenant has a label {key:?}; {known}");
 }
 
 /// Parses a `key=value` selector; the key must be non-empty.
