@@ -172,7 +172,7 @@ fn a_failing_between_waves_check_stops_the_rollout_with_later_waves_not_started(
     let seen = repo.path().join("between.txt");
     let copy = repo.path().join("wave-report.json");
     let check = format!(
-        "echo \"$TENANTCTL_WAVE/$TENANTCTL_WAVES next $TENANTCTL_NEXT_WAVE\" >> {}; cp \"$TENANTCTL_REPORT\" {}; exit 3",
+        "echo \"$TENANTCTL_WAVE/$TENANTCTL_WAVES next $TENANTCTL_NEXT_WAVE\" >> {}; cp \"$TENANTCTL_REPORT\" {}; echo checking-wave-$TENANTCTL_WAVE; exit 3",
         seen.display(),
         copy.display()
     );
@@ -206,6 +206,8 @@ fn a_failing_between_waves_check_stops_the_rollout_with_later_waves_not_started(
             .contains("--between-waves command exited with 3 after wave 1"),
         "{report}"
     );
+    // The check's output goes to stderr: stdout stays the report (parsed above).
+    assert!(run.stderr.contains("checking-wave-1"), "{}", run.stderr);
     // The check ran once, after wave 1, with the report of wave 1 (2 applied).
     assert_eq!(std::fs::read_to_string(&seen).unwrap(), "1/3 next 2\n");
     let so_far: serde_json::Value =

@@ -213,3 +213,41 @@ pub async fn pause(wave: usize, waves: usize) -> Result<(), String> {
         Err(e) => Err(format!("--pause: reading stdin: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Budget, MIN_SAMPLE};
+
+    #[test]
+    fn the_failure_rate_is_judged_from_the_minimum_sample_and_must_be_exceeded() {
+        let budget = Budget::default();
+        for _ in 0..MIN_SAMPLE - 1 {
+            budget.record(true);
+        }
+        assert_eq!(budget.exceeded(10.0), None, "judged before the sample");
+        budget.record(false);
+        // 4 of 5 failed: 80%.
+        assert_eq!(budget.exceeded(80.0), None, "80% does not exceed 80%");
+        let reason = budget.exceeded(79.0).expect("80% exceeds 79%");
+        assert!(
+            reason.contains("4 of 5 finished tenant databases failed (80%)"),
+            "{reason}"
+        );
+        // Once stopped, it stays stopped with the first reason.
+        for _ in 0..20 {
+            budget.record(false);
+        }
+        assert_eq!(budget.exceeded(79.0), Some(reason));
+    }
+
+    #[test]
+    fn a_zero_rate_stops_at_the_first_failure_after_the_sample() {
+        let budget = Budget::default();
+        for _ in 0..MIN_SAMPLE {
+            budget.record(false);
+        }
+        assert_eq!(budget.exceeded(0.0), None);
+        budget.record(true);
+        assert!(budget.exceeded(0.0).is_some());
+    }
+}
