@@ -182,7 +182,7 @@ impl PostgresEngine {
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
                 .bind(BUILDER_ROLE)
-                .fetch_one(&self.maintenance)
+                .fetch_one(self.maintenance().await?)
                 .await
                 .map_err(EngineError::db(format!(
                     "listing roles on server {}",
