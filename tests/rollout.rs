@@ -588,3 +588,46 @@ fn ci_logs_get_plain_progress_lines_and_small_runs_none() {
     let run = small.run(&["reconcile", "--plan"]).expect(0);
     assert!(!run.stderr.contains("progress: "), "{}", run.stderr);
 }
+
+#[test]
+fn overlapping_shards_applied_at_once_migrate_each_database_once() {
+    let tenants = names(30);
+    let repo = fleet(V1, &tenants, "");
+    repo.run(&["reconcile", "--apply"]).expect(0);
+    repo.write("blueprints/app/schema.sql", V2);
+    // Shard 1/2 and the whole fleet (1/1) at the same time: they overlap on half the fleet.
+    let spawn = |shard: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
+            .args(["--repo"])
+            .arg(repo.path())
+            .args(["reconcile", "--apply", "--format", "json", "--shard", shard])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (half, whole) = (spawn("1/2"), spawn("1/1"));
+    let mut applied = Vec::new();
+    for child in [half, whole] {
+        let out = child.wait_with_output().unwrap();
+        let run = common::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+        .expect(0);
+        applied.extend(tenants_with(&run, "applied"));
+    }
+    // Each database was migrated by exactly one of the two runs.
+    applied.sort();
+    let all: Vec<String> = tenants.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(applied, all);
+    for (name, _) in &tenants {
+        let file = repo.sqlite_file(&format!("app__{name}"));
+        assert_eq!(
+            count(&file, "SELECT count(*) FROM _tenantctl_history"),
+            2,
+            "{name}"
+        );
+    }
+}
