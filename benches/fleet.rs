@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use tenantctl::plan::{Mode, Report};
-use tenantctl::reconcile::{self, Filters, Options};
+use tenantctl::reconcile::{self, Options};
 use tenantctl::repo::Repo;
 
 const SCHEMA_V1: &str = "
@@ -32,16 +32,7 @@ fn write(dir: &std::path::Path, rel: &str, text: &str) {
 }
 
 fn options(mode: Mode) -> Options {
-    Options {
-        mode,
-        filters: Filters::default(),
-        concurrency: None,
-        allow_destructive: false,
-        max_failures: None,
-        git_commit: None,
-        progress: false,
-        saved: None,
-    }
+    Options::new(mode)
 }
 
 fn run(dir: &std::path::Path, mode: Mode) -> (Duration, Report) {

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use anyhow::{Context, bail};
 
 use crate::plan::{Format, Mode, PlanOrigin, Report, SavedPlan, render};
-use crate::reconcile::{self, Filters, targets::parse_selector};
+use crate::reconcile::{self, Filters, ProgressMode, Shard, targets::parse_selector};
 use crate::repo::Repo;
 use crate::repo::compare::DeclaredChanges;
 use crate::repo::git::GitRepo;
@@ -130,6 +130,11 @@ pub struct FilterArgs {
     /// Only tenants whose label KEY has VALUE (repeatable; all must match).
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_selector)]
     pub selector: Vec<(String, String)>,
+    /// Only the I-th of N parts of the selected tenant databases (1 <= I <= N), split by a hash of
+    /// each database's identity (engine, server, name): give each CI runner or Kubernetes Job
+    /// index its own part.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
 }
 
 impl FilterArgs {
@@ -139,6 +144,7 @@ impl FilterArgs {
             blueprints: self.blueprint.clone(),
             selectors: self.selector.clone(),
             only: None,
+            shard: self.shard,
         }
     }
 }
@@ -196,9 +202,44 @@ pub struct ReconcileArgs {
     /// Tenant databases worked on at once (default: defaults.concurrency, else 8).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
-    /// Stop starting new tenant databases after N failures.
+    /// Stop starting new tenant databases after N failures (over the whole run).
     #[arg(long, value_name = "N")]
     pub max_failures: Option<usize>,
+    /// With --apply: stop starting tenant databases of a wave once more than P% of its finished
+    /// ones failed (judged from 5 finished on); the rest are reported skipped.
+    #[arg(long, value_name = "P%", value_parser = parse_rate, requires = "apply")]
+    pub max_failure_rate: Option<f64>,
+    /// One rollout wave per value of this tenant label (values in byte order, tenants without
+    /// the label last), instead of `rollout.waves` of tenantctl.yaml.
+    #[arg(long, value_name = "LABEL")]
+    pub wave_by: Option<String>,
+    /// With --apply: after each wave that converged (but the last), run CMD with `sh -c`;
+    /// TENANTCTL_WAVE, TENANTCTL_NEXT_WAVE, TENANTCTL_WAVES and TENANTCTL_REPORT (a JSON report
+    /// so far) are set. A non-zero exit stops the rollout: later waves are not started.
+    #[arg(long, value_name = "CMD", requires = "apply")]
+    pub between_waves: Option<String>,
+    /// With --apply: after each wave that converged (but the last), wait for Enter on the
+    /// terminal (refused when stdin is not a terminal).
+    #[arg(long, requires = "apply")]
+    pub pause: bool,
+}
+
+/// `--max-failure-rate`: `P%` or `P`, 0 to 100.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let number = s.trim().strip_suffix('%').unwrap_or(s.trim());
+    match number.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("expected a percentage from 0% to 100%, got {s:?}")),
+    }
+}
+
+/// Progress on stderr: a bar on a terminal, plain lines in a log.
+fn progress_mode() -> ProgressMode {
+    if std::io::stderr().is_terminal() {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Lines
+    }
 }
 
 /// Runs the command line; returns the process exit code.
@@ -481,6 +522,11 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Validate => validate(&cli),
         Command::Reconcile(args) => {
+            if args.pause && !std::io::stdin().is_terminal() {
+                bail!(
+                    "--pause waits for Enter on a terminal, but stdin is not one: use --between-waves CMD to check waves in CI"
+                );
+            }
             let saved = match &args.plan_file {
                 Some(path) => Some(std::sync::Arc::new(
                     SavedPlan::read(path).map_err(anyhow::Error::msg)?,
@@ -519,11 +565,15 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
                 concurrency: args.concurrency,
                 allow_destructive: args.allow_destructive,
                 max_failures: args.max_failures,
+                max_failure_rate: args.max_failure_rate,
+                wave_by: args.wave_by.clone(),
+                between_waves: args.between_waves.clone(),
+                pause: args.pause,
                 git_commit: declared
                     .commit
                     .clone()
                     .map(|c| if dirty { format!("{c}-dirty") } else { c }),
-                progress: std::io::stderr().is_terminal(),
+                progress: progress_mode(),
                 saved,
             };
             let runtime = tokio::runtime::Runtime::new()?;
@@ -559,7 +609,11 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
                 allow_destructive: false,
                 max_failures: None,
                 git_commit: declared.commit.clone(),
-                progress: std::io::stderr().is_terminal(),
+                progress: progress_mode(),
+                max_failure_rate: None,
+                wave_by: None,
+                between_waves: None,
+                pause: false,
                 saved: None,
             };
             let runtime = tokio::runtime::Runtime::new()?;

@@ -16,6 +16,7 @@ pub use saved::{PlanOrigin, SavedPlan, SavedTarget, check_steps, declared_hash};
 
 use crate::diff::HazardKind;
 use crate::model::EngineKind;
+use crate::reconcile::rollout::WaveReport;
 use crate::repo::compare::DeclaredChanges;
 
 /// Whether a report describes a plan, an apply or a drift check.
@@ -45,7 +46,8 @@ pub enum Status {
     Failed,
     /// Apply: ran, but the database still differs from the blueprint.
     NotConverged,
-    /// Apply: not started because `--max-failures` was reached.
+    /// Apply: not started (a failure budget, a wave that did not converge,
+    /// a `--between-waves` check that failed, or in no wave); a re-run picks it up.
     Skipped,
     /// Drift: git moved since the last apply; the live schema is still what was last applied.
     Pending,
@@ -97,11 +99,33 @@ pub struct TargetReport {
     pub fingerprint: Option<String>,
     /// Plan: the steps to run. Apply: the steps that ran (or would have).
     pub steps: Arc<Vec<Step>>,
-    /// Why it failed or was refused.
+    /// Why it failed, was refused or was not started.
     pub message: Option<String>,
+    /// The rollout wave it belongs to (1-based), when the run has waves.
+    pub wave: Option<usize>,
 }
 
 impl TargetReport {
+    /// The entry of `target` with `status` and `message`, no steps yet.
+    pub fn new(
+        target: &crate::reconcile::Target<'_>,
+        status: Status,
+        message: Option<String>,
+    ) -> Self {
+        TargetReport {
+            tenant: target.tenant.name.clone(),
+            blueprint: target.blueprint.name.clone(),
+            engine: target.server.engine,
+            server: target.server.name.clone(),
+            database: target.database.database.clone(),
+            status,
+            fingerprint: None,
+            steps: Arc::new(Vec::new()),
+            message,
+            wave: None,
+        }
+    }
+
     pub fn has(&self, kind: HazardKind) -> bool {
         self.steps.iter().any(|s| s.has(kind))
     }
@@ -151,6 +175,12 @@ pub struct Report {
     pub summary: Summary,
     /// PR mode (`--base`): what the change does to the declared state.
     pub declared: Option<DeclaredChanges>,
+    /// The rollout waves (plan: which databases go in which wave; apply: how far it got).
+    pub waves: Vec<WaveReport>,
+    /// Databases in no wave of `rollout.waves` (apply skips them).
+    pub unassigned: Vec<Member>,
+    /// Why the rollout stopped starting tenant databases, when it did.
+    pub stopped: Option<String>,
 }
 
 impl Report {
@@ -185,6 +215,9 @@ impl Report {
             groups,
             summary,
             declared: None,
+            waves: Vec::new(),
+            unassigned: Vec::new(),
+            stopped: None,
         }
     }
 }

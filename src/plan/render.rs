@@ -72,9 +72,48 @@ pub fn render(
         _ => builtin.to_string(),
     };
     env.add_template_owned(name, source)?;
-    env.get_template(name)?
-        .render(context! { report => Value::from_serialize(report) })
+    let template = env.get_template(name)?;
+    let full = template.render(context! { report => Value::from_serialize(report) })?;
+    if format != Format::Markdown || full.chars().count() < COMMENT_LIMIT {
+        return Ok(full);
+    }
+    // Too long for a pull-request comment: as many groups as fit (found by
+    // bisection), the ones needing attention and the biggest first, in
+    // their usual order, with a note saying it was cut.
+    let mut value = serde_json::to_value(report).expect("report serialises");
+    let groups = value["groups"].as_array().cloned().unwrap_or_default();
+    let mut priority: Vec<usize> = (0..report.groups.len()).collect();
+    priority.sort_by_key(|&i| {
+        let g = &report.groups[i];
+        let attention = g.hazards.contains(&crate::diff::HazardKind::Destructive)
+            || !g.status.is_ok()
+            || g.status == super::Status::Drifted;
+        (!attention, std::cmp::Reverse(g.members.len()), i)
+    });
+    let render_first = |value: &mut serde_json::Value, shown: usize| {
+        let mut kept = priority[..shown].to_vec();
+        kept.sort_unstable();
+        value["groups"] = kept.iter().map(|&i| groups[i].clone()).collect();
+        let cut = context! { shown, total => groups.len(), limit => COMMENT_LIMIT };
+        template.render(context! { report => Value::from_serialize(&*value), cut })
+    };
+    let (mut fits, mut too_many) = (0, groups.len());
+    let mut best = render_first(&mut value, 0)?;
+    while too_many - fits > 1 {
+        let mid = (fits + too_many) / 2;
+        let text = render_first(&mut value, mid)?;
+        if text.chars().count() < COMMENT_LIMIT {
+            fits = mid;
+            best = text;
+        } else {
+            too_many = mid;
+        }
+    }
+    Ok(best)
 }
+
+/// GitHub's limit on the length of a pull-request comment, in characters.
+pub const COMMENT_LIMIT: usize = 65_536;
 
 fn paint(text: &str, style: &str, color: bool) -> String {
     if !color {
@@ -172,7 +211,10 @@ fn fenced_block(text: &str, lang: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::plan::{Mode, Status, Step, TargetReport};
 
     #[test]
     fn code_spans_and_fences_outgrow_the_backticks_inside() {
@@ -185,5 +227,79 @@ mod tests {
             "````sql\nx\n```\ny\n````"
         );
         assert_eq!(markdown_text("- a *b*"), "\\- a \\*b\\*");
+    }
+
+    fn target(tenant: String, steps: Arc<Vec<Step>>) -> TargetReport {
+        TargetReport {
+            tenant: tenant.clone(),
+            blueprint: "app".into(),
+            engine: crate::model::EngineKind::Sqlite,
+            server: "local".into(),
+            database: format!("app__{tenant}"),
+            status: Status::Changes,
+            fingerprint: None,
+            steps,
+            message: None,
+            wave: None,
+        }
+    }
+
+    fn step(table: &str) -> Step {
+        Step {
+            description: format!("create table {table}"),
+            hazards: Vec::new(),
+            statements: vec![format!("CREATE TABLE {table} (id INTEGER PRIMARY KEY)")],
+        }
+    }
+
+    #[test]
+    fn markdown_of_5000_tenants_in_4501_states_is_cut_at_the_comment_limit_with_a_note() {
+        // 500 tenants in one state, 4,500 each in a state of its own.
+        let shared = Arc::new(vec![step("shared")]);
+        let mut targets: Vec<TargetReport> = (0..500)
+            .map(|i| target(format!("same{i:04}"), shared.clone()))
+            .collect();
+        targets.extend((0..4500).map(|i| {
+            target(
+                format!("own{i:04}"),
+                Arc::new(vec![step(&format!("t{i:04}"))]),
+            )
+        }));
+        let report = Report::new(Mode::Plan, "repo".into(), targets);
+        assert_eq!(report.groups.len(), 4501);
+        let md = render(&report, Format::Markdown, false, None).unwrap();
+        let chars = md.chars().count();
+        assert!(chars < COMMENT_LIMIT, "{chars} characters");
+        // Nearly all the room is used: whole groups are cut, not the comment.
+        assert!(chars > COMMENT_LIMIT - 2_000, "{chars} characters");
+        assert!(
+            md.contains("Cut here to stay under GitHub's 65536-character comment limit: "),
+            "{md}"
+        );
+        assert!(md.contains("of 4501 groups shown"));
+        // The summary still counts every tenant database.
+        assert!(md.contains("5000 to change"), "{}", &md[..300]);
+        // The group of 500 is one row and one section, with the first five names.
+        assert_eq!(md.matches("CREATE TABLE shared").count(), 1);
+        assert!(
+            md.contains("500 (same0000, same0001, same0002, same0003, same0004, … and 495 more)")
+        );
+        // Code fences and <details> are balanced: the cut falls between groups.
+        assert_eq!(
+            md.matches("<details").count(),
+            md.matches("</details>").count()
+        );
+        assert_eq!(md.matches("```").count() % 2, 0);
+    }
+
+    #[test]
+    fn a_short_markdown_report_is_not_cut() {
+        let report = Report::new(
+            Mode::Plan,
+            "repo".into(),
+            vec![target("a".into(), Arc::new(vec![step("x")]))],
+        );
+        let md = render(&report, Format::Markdown, false, None).unwrap();
+        assert!(!md.contains("Cut here"), "{md}");
     }
 }

@@ -189,6 +189,7 @@ pub(super) async fn orphans(repo: &Repo, shared: &Shared, filters: &Filters) -> 
                     fingerprint: None,
                     steps: Arc::new(Vec::new()),
                     message: Some("no tenant in tenants/ declares this database".into()),
+                    wave: None,
                 });
             }
         }

@@ -4,6 +4,8 @@
 //! the same fingerprint share one diff.
 
 mod drift;
+pub mod progress;
+pub mod rollout;
 pub mod targets;
 
 use std::collections::HashMap;
@@ -11,17 +13,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Semaphore;
 
-pub use targets::{Filters, Target, select};
+pub use progress::{Progress, ProgressMode};
+pub use rollout::{Budget, WaveReport, WaveSource, WaveStatus};
+pub use targets::{Filters, Shard, Target, select};
 
 use crate::diff::HazardKind;
 use crate::engine::{
     self, Connection, Engine, EngineError, HistoryRecord, MigrateOutcome, Refusal,
 };
 use crate::model::Schema;
-use crate::plan::{Mode, Report, SavedPlan, Status, Step, TargetReport, check_steps};
+use crate::plan::{Member, Mode, Report, SavedPlan, Status, Step, TargetReport, check_steps};
 use crate::repo::Repo;
 
 /// How to run a reconcile.
@@ -37,11 +40,40 @@ pub struct Options {
     pub max_failures: Option<usize>,
     /// Git commit recorded in history, when known.
     pub git_commit: Option<String>,
-    /// Show a progress bar on stderr (when it is a terminal).
-    pub progress: bool,
+    /// How to show progress on stderr.
+    pub progress: ProgressMode,
+    /// Stop starting tenant databases of a wave once more than this
+    /// percentage of its finished ones failed (after [`rollout::MIN_SAMPLE`]).
+    pub max_failure_rate: Option<f64>,
+    /// `--wave-by LABEL`: one wave per value of the label, instead of `rollout.waves`.
+    pub wave_by: Option<String>,
+    /// Shell command run after each converged wave but the last; non-zero stops the rollout.
+    pub between_waves: Option<String>,
+    /// Wait for Enter on the terminal after each converged wave but the last.
+    pub pause: bool,
     /// Apply only this reviewed plan's databases, and each only when what is
     /// planned now (under its lock) equals the plan's steps.
     pub saved: Option<Arc<SavedPlan>>,
+}
+
+impl Options {
+    /// Options of a plain run in `mode`: every target, no waves, no budgets, no progress.
+    pub fn new(mode: Mode) -> Self {
+        Options {
+            mode,
+            filters: Filters::default(),
+            concurrency: None,
+            allow_destructive: false,
+            max_failures: None,
+            git_commit: None,
+            progress: ProgressMode::Off,
+            max_failure_rate: None,
+            wave_by: None,
+            between_waves: None,
+            pause: false,
+            saved: None,
+        }
+    }
 }
 
 /// The declared schema of a blueprint on a server, or why it could not be built.
@@ -59,6 +91,8 @@ struct Shared {
     /// (blueprint, server, live fingerprint) → steps: one diff per distinct state.
     plans: Mutex<HashMap<StateKey, Planned>>,
     failures: AtomicUsize,
+    /// The repository's `defaults.concurrency`.
+    concurrency: usize,
 }
 
 impl Shared {
@@ -98,51 +132,226 @@ impl Shared {
 }
 
 /// Plans, applies or drift-checks every selected tenant database of `repo`.
+/// An apply goes wave by wave (see [`rollout`]); a plan reports the waves.
 pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
+    if let Some(label) = &options.wave_by {
+        targets::check_label(repo, &format!("--wave-by {label}"), label)?;
+    }
     let mut targets = select(repo, &options.filters)?;
     if let Some(saved) = &options.saved {
         saved.check_targets(repo).map_err(anyhow::Error::msg)?;
         targets.retain(|t| saved.target(&t.tenant.name, &t.blueprint.name).is_some());
     }
-    let shared = Arc::new(prepare(&targets).await);
-    let concurrency = options.concurrency.unwrap_or(repo.concurrency).max(1);
-    let progress = progress_bar(options.progress, targets.len());
-    let mut reports: Vec<TargetReport> = futures::stream::iter(targets)
-        .map(|target| {
+    let shared = Arc::new(prepare(&targets, repo.concurrency).await);
+    let progress = Progress::new(options.progress, targets.len());
+    let source = match &options.wave_by {
+        Some(label) => WaveSource::Label(label.clone()),
+        None => WaveSource::Config(repo.waves.clone()),
+    };
+    let staged = options.mode != Mode::Drift && source != WaveSource::Config(Vec::new());
+    let split = rollout::split(&targets, &source);
+    let mut reports = Vec::new();
+    let mut waves = Vec::new();
+    let mut stopped: Option<String> = None;
+    if options.mode == Mode::Apply {
+        for (i, members) in split.waves.iter().enumerate() {
+            let number = staged.then_some(i + 1);
+            let batch: Vec<Target> = members.iter().map(|&m| targets[m]).collect();
+            let mut wave = wave_report(i + 1, &split.rules[i], &batch);
+            if let Some(reason) = &stopped {
+                wave.status = WaveStatus::NotStarted;
+                progress.finished(batch.len(), 0);
+                reports.extend(batch.iter().map(|t| skipped(t, number, reason)));
+                waves.push(wave);
+                continue;
+            }
+            let budget = Budget::default();
+            let done = run_batch(&batch, number, &shared, options, &budget, &progress).await;
+            let not_ok = done.iter().filter(|r| !r.status.is_ok()).count();
+            reports.extend(done);
+            let label = match number {
+                Some(n) => format!("wave {n} ({})", split.rules[i]),
+                None => "the rollout".to_string(),
+            };
+            wave.status = WaveStatus::Stopped;
+            if let Some(reason) = budget.stopped.lock().expect("budget").take() {
+                stopped = Some(format!(
+                    "{label}: {reason}; its remaining tenant databases were not started"
+                ));
+            } else if not_ok > 0 && staged {
+                stopped = Some(format!(
+                    "{label} did not converge ({not_ok} of {} tenant databases not applied or in sync)",
+                    batch.len()
+                ));
+            } else {
+                wave.status = WaveStatus::Converged;
+                if i + 1 < split.waves.len()
+                    && let Err(reason) =
+                        after_wave(repo, options, i + 1, &split, &reports, &waves, &wave).await
+                {
+                    stopped = Some(reason);
+                }
+            }
+            waves.push(wave);
+        }
+        let reason =
+            "in no wave of `rollout.waves` (end the waves with `rest: true` to include it)";
+        progress.finished(split.unassigned.len(), 0);
+        reports.extend(
+            split
+                .unassigned
+                .iter()
+                .map(|&m| TargetReport::new(&targets[m], Status::Skipped, Some(reason.into()))),
+        );
+    } else {
+        let mut wave_of: Vec<Option<usize>> = vec![None; targets.len()];
+        for (i, members) in split.waves.iter().enumerate() {
+            for &m in members {
+                wave_of[m] = staged.then_some(i + 1);
+            }
+            if staged {
+                let batch: Vec<Target> = members.iter().map(|&m| targets[m]).collect();
+                waves.push(wave_report(i + 1, &split.rules[i], &batch));
+            }
+        }
+        let numbered: Vec<(Target, Option<usize>)> = targets.iter().copied().zip(wave_of).collect();
+        let budget = Budget::default();
+        reports = run_numbered(&numbered, &shared, options, &budget, &progress).await;
+    }
+    progress.finish();
+    if options.mode == Mode::Drift
+        && options.filters.tenants.is_empty()
+        && options.filters.selectors.is_empty()
+        && options.filters.shard.is_none()
+    {
+        reports.extend(drift::orphans(repo, &shared, &options.filters).await);
+    }
+    let mut report = Report::new(options.mode, repo.root.display().to_string(), reports);
+    if staged {
+        report.waves = waves;
+        report.unassigned = split
+            .unassigned
+            .iter()
+            .map(|&m| member(&targets[m]))
+            .collect();
+    }
+    report.stopped = stopped;
+    Ok(report)
+}
+
+/// A target as a report's member.
+fn member(target: &Target<'_>) -> Member {
+    Member {
+        tenant: target.tenant.name.clone(),
+        database: target.database.database.clone(),
+        server: target.server.name.clone(),
+    }
+}
+
+fn wave_report(number: usize, rule: &str, batch: &[Target<'_>]) -> WaveReport {
+    WaveReport {
+        number,
+        rule: rule.to_string(),
+        members: batch.iter().map(member).collect(),
+        status: WaveStatus::Planned,
+    }
+}
+
+/// The report of a target that was not started, and why.
+fn skipped(target: &Target<'_>, wave: Option<usize>, reason: &str) -> TargetReport {
+    let mut report = TargetReport::new(
+        target,
+        Status::Skipped,
+        Some(format!("not started: {reason}")),
+    );
+    report.wave = wave;
+    report
+}
+
+/// Between two waves: the `--between-waves` command, then `--pause`.
+async fn after_wave(
+    repo: &Repo,
+    options: &Options,
+    wave: usize,
+    split: &rollout::Waves,
+    reports: &[TargetReport],
+    waves: &[WaveReport],
+    current: &WaveReport,
+) -> Result<(), String> {
+    let count = split.waves.len();
+    if let Some(command) = &options.between_waves {
+        let mut so_far = Report::new(
+            options.mode,
+            repo.root.display().to_string(),
+            reports.to_vec(),
+        );
+        so_far.waves = waves.to_vec();
+        so_far.waves.push(current.clone());
+        let file = tempfile::Builder::new()
+            .prefix("tenantctl-wave-")
+            .suffix(".json")
+            .tempfile()
+            .map_err(|e| format!("--between-waves: creating the report file: {e}"))?;
+        serde_json::to_writer_pretty(file.as_file(), &so_far)
+            .map_err(|e| format!("--between-waves: writing the report file: {e}"))?;
+        rollout::between_waves(command, wave, count, file.path()).await?;
+    }
+    if options.pause {
+        rollout::pause(wave, count).await?;
+    }
+    Ok(())
+}
+
+/// Runs one batch of targets, all in wave `wave`.
+async fn run_batch(
+    batch: &[Target<'_>],
+    wave: Option<usize>,
+    shared: &Arc<Shared>,
+    options: &Options,
+    budget: &Budget,
+    progress: &Progress,
+) -> Vec<TargetReport> {
+    let numbered: Vec<(Target, Option<usize>)> = batch.iter().map(|t| (*t, wave)).collect();
+    run_numbered(&numbered, shared, options, budget, progress).await
+}
+
+/// Runs targets concurrently (bounded overall and per server), each with its wave number.
+async fn run_numbered(
+    targets: &[(Target<'_>, Option<usize>)],
+    shared: &Arc<Shared>,
+    options: &Options,
+    budget: &Budget,
+    progress: &Progress,
+) -> Vec<TargetReport> {
+    let concurrency = options.concurrency.unwrap_or(shared.concurrency).max(1);
+    futures::stream::iter(targets)
+        .map(|(target, wave)| {
             let shared = shared.clone();
-            let progress = progress.clone();
             async move {
                 let _permit = shared.limits[&target.server.name]
                     .clone()
                     .acquire_owned()
                     .await;
-                let report = run_target(&target, &shared, options).await;
-                if report.status == Status::Failed {
+                let mut report = run_target(target, &shared, options, budget).await;
+                report.wave = *wave;
+                let failed = report.status == Status::Failed;
+                if failed {
                     shared.failures.fetch_add(1, Ordering::SeqCst);
                 }
-                progress.inc(1);
+                if report.status != Status::Skipped {
+                    budget.record(failed);
+                }
+                progress.finished(1, failed as usize);
                 report
             }
         })
         .buffer_unordered(concurrency)
         .collect()
-        .await;
-    progress.finish_and_clear();
-    if options.mode == Mode::Drift
-        && options.filters.tenants.is_empty()
-        && options.filters.selectors.is_empty()
-    {
-        reports.extend(drift::orphans(repo, &shared, &options.filters).await);
-    }
-    Ok(Report::new(
-        options.mode,
-        repo.root.display().to_string(),
-        reports,
-    ))
+        .await
 }
 
 /// Connects each server once and builds each blueprint's declared model once per server.
-async fn prepare(targets: &[Target<'_>]) -> Shared {
+async fn prepare(targets: &[Target<'_>], concurrency: usize) -> Shared {
     let mut engines: HashMap<String, Result<Arc<dyn Engine>, String>> = HashMap::new();
     let mut limits = HashMap::new();
     for t in targets {
@@ -190,41 +399,27 @@ async fn prepare(targets: &[Target<'_>]) -> Shared {
         limits,
         plans: Mutex::new(HashMap::new()),
         failures: AtomicUsize::new(0),
+        concurrency,
     }
 }
 
-fn progress_bar(enabled: bool, len: usize) -> ProgressBar {
-    if !enabled || len < 2 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {pos}/{len} tenant databases [{bar:30}] {elapsed}")
+async fn run_target(
+    target: &Target<'_>,
+    shared: &Shared,
+    options: &Options,
+    budget: &Budget,
+) -> TargetReport {
+    if let Some(max) = options.max_failures
+        && shared.failures.load(Ordering::SeqCst) >= max
     {
-        bar.set_style(style.progress_chars("=> "));
+        return skipped(target, None, &format!("--max-failures {max} reached"));
     }
-    bar
-}
-
-async fn run_target(target: &Target<'_>, shared: &Shared, options: &Options) -> TargetReport {
-    let mut report = TargetReport {
-        tenant: target.tenant.name.clone(),
-        blueprint: target.blueprint.name.clone(),
-        engine: target.server.engine,
-        server: target.server.name.clone(),
-        database: target.database.database.clone(),
-        status: Status::Failed,
-        fingerprint: None,
-        steps: Arc::new(Vec::new()),
-        message: None,
-    };
-    if options
-        .max_failures
-        .is_some_and(|max| shared.failures.load(Ordering::SeqCst) >= max)
+    if let Some(rate) = options.max_failure_rate
+        && let Some(reason) = budget.exceeded(rate)
     {
-        report.status = Status::Skipped;
-        return report;
+        return skipped(target, None, &reason);
     }
+    let mut report = TargetReport::new(target, Status::Failed, None);
     let engine = match &shared.engines[&target.server.name] {
         Ok(e) => e.clone(),
         Err(e) => {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::yaml::{self, position};
 use super::{
     Blueprint, CONFIG_FILE, DEFAULT_KEYVALUE_NAMING, DEFAULT_NAMING, Isolation, RepoSource, Seen,
-    Server, Tenant, TenantDatabase, check_naming, check_schema_source, hash_blueprint,
+    Server, Tenant, TenantDatabase, WaveRule, check_naming, check_schema_source, hash_blueprint,
 };
 use crate::diagnostic::{Diagnostic, Position};
 use crate::model::EngineKind;
@@ -25,6 +25,22 @@ struct ConfigFile {
     defaults: DefaultsFile,
     #[serde(default)]
     environments: HashMap<Spanned<String>, EnvironmentFile>,
+    rollout: Option<RolloutFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolloutFile {
+    waves: Vec<Spanned<WaveFile>>,
+}
+
+/// One wave: exactly one of the three keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaveFile {
+    selector: Option<Spanned<String>>,
+    percent: Option<Spanned<u32>>,
+    rest: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -113,6 +129,7 @@ struct DatabaseEntry {
 pub(super) struct LoadedConfig {
     pub servers: BTreeMap<String, Server>,
     pub concurrency: usize,
+    pub waves: Vec<WaveRule>,
     /// Whether the file parsed: when it did not (its one problem is already
     /// reported), the servers are unknown and references to them are not checked.
     pub parsed: bool,
@@ -190,6 +207,7 @@ pub(super) fn load_config(
     let mut loaded = LoadedConfig {
         servers: BTreeMap::new(),
         concurrency: 8,
+        waves: Vec::new(),
         parsed: false,
     };
     let Some(text) = read(source, file, diags) else {
@@ -214,6 +232,9 @@ pub(super) fn load_config(
     loaded.parsed = true;
     if let Some(n) = config.defaults.concurrency {
         loaded.concurrency = n.max(1);
+    }
+    if let Some(rollout) = &config.rollout {
+        loaded.waves = load_waves(rollout, file, diags);
     }
     let mut overrides: HashMap<String, ServerOverride> = HashMap::new();
     if let Some(env) = env {
@@ -336,6 +357,80 @@ pub(super) fn load_config(
         }
     }
     loaded
+}
+
+/// `rollout.waves`: each wave has exactly one of `selector: KEY=VALUE`,
+/// `percent: 1..100` or `rest: true`, and `rest` can only be the last wave.
+fn load_waves(rollout: &RolloutFile, file: &Path, diags: &mut Vec<Diagnostic>) -> Vec<WaveRule> {
+    let mut waves = Vec::new();
+    let count = rollout.waves.len();
+    for (i, wave) in rollout.waves.iter().enumerate() {
+        let n = i + 1;
+        let set = [
+            wave.selector.is_some(),
+            wave.percent.is_some(),
+            wave.rest.is_some(),
+        ]
+        .iter()
+        .filter(|s| **s)
+        .count();
+        if set != 1 {
+            diags.push(diag(
+                file,
+                position(wave),
+                format!(
+                    "rollout wave {n}: give exactly one of `selector: KEY=VALUE`, `percent: P` or `rest: true` (found {set})"
+                ),
+            ));
+            continue;
+        }
+        if let Some(selector) = &wave.selector {
+            match crate::reconcile::targets::parse_selector(selector) {
+                Ok((k, v)) => waves.push(WaveRule::Selector(k, v)),
+                Err(e) => diags.push(diag(
+                    file,
+                    position(selector),
+                    format!("rollout wave {n}: selector: {e}"),
+                )),
+            }
+        } else if let Some(percent) = &wave.percent {
+            if (1..=100).contains(&**percent) {
+                waves.push(WaveRule::Percent(**percent));
+            } else {
+                diags.push(diag(
+                    file,
+                    position(percent),
+                    format!(
+                        "rollout wave {n}: percent must be 1 to 100, got {}",
+                        **percent
+                    ),
+                ));
+            }
+        } else if let Some(rest) = &wave.rest {
+            if !**rest {
+                diags.push(diag(
+                    file,
+                    position(rest),
+                    format!("rollout wave {n}: `rest: false` means nothing; write `rest: true` or remove the wave"),
+                ));
+            } else if n != count {
+                diags.push(diag(
+                    file,
+                    position(rest),
+                    format!("rollout wave {n}: `rest: true` takes every tenant database left, so it must be the last wave"),
+                ));
+            } else {
+                waves.push(WaveRule::Rest);
+            }
+        }
+    }
+    if count == 0 {
+        diags.push(Diagnostic::file(
+            file,
+            "rollout: `waves:` is empty; list at least one wave or remove `rollout:`",
+        ));
+    }
+    waves
 }
 
 /// `servers` is `None` when `tenantctl.yaml` could not be read: references

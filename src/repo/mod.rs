@@ -41,6 +41,19 @@ pub struct Repo {
     pub tenants: Vec<Tenant>,
     /// Default number of tenant databases reconciled at once.
     pub concurrency: usize,
+    /// `rollout.waves` of tenantctl.yaml: the order `--apply` goes through the fleet.
+    pub waves: Vec<WaveRule>,
+}
+
+/// One wave of `rollout.waves` in tenantctl.yaml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaveRule {
+    /// The tenant databases not yet in a wave whose tenant has this label value.
+    Selector(String, String),
+    /// This percentage of the selected tenant databases (rounded up), from those not yet in a wave.
+    Percent(u32),
+    /// Every tenant database not yet in a wave.
+    Rest,
 }
 
 /// A server group: where tenant databases live.
@@ -210,6 +223,7 @@ impl Repo {
             blueprints,
             tenants,
             concurrency: config.concurrency,
+            waves: config.waves,
         })
     }
 
