@@ -657,7 +657,8 @@ mod lite {
 
 #[test]
 fn dev_url_is_refused_where_no_model_is_built_on_a_server() {
-    let repo = support::sqlite::Repo::sqlite(&[("shop", "CREATE TABLE items (id INTEGER);\n")], &["acme"]);
+    let repo =
+        support::sqlite::Repo::sqlite(&[("shop", "CREATE TABLE items (id INTEGER);\n")], &["acme"]);
     let config = std::fs::read_to_string(repo.path().join("tenantctl.yaml")).unwrap();
     repo.write(
         "tenantctl.yaml",

@@ -8,8 +8,8 @@ mod support;
 
 use std::process::Command;
 
-use support::sqlite::{Repo, sqlite_exec};
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+use support::sqlite::{Repo, sqlite_exec};
 
 /// What a Markdown document renders to, flattened: inline text keeps code
 /// spans as `⟦code⟧` so a test sees exactly where they start and end.

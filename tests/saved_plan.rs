@@ -14,8 +14,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use support::sqlite::{Repo, sqlite_column, sqlite_count, sqlite_exec};
 use support::postgres::{Fleet, pg_url, psql};
+use support::sqlite::{Repo, sqlite_column, sqlite_count, sqlite_exec};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
