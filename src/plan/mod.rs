@@ -16,7 +16,6 @@ pub use saved::{PlanOrigin, SavedPlan, SavedTarget, check_steps, declared_hash};
 
 use crate::diff::HazardKind;
 use crate::model::EngineKind;
-use crate::reconcile::rollout::WaveReport;
 use crate::repo::compare::DeclaredChanges;
 
 /// Whether a report describes a plan, an apply or a drift check.
@@ -105,27 +104,31 @@ pub struct TargetReport {
     pub wave: Option<usize>,
 }
 
-impl TargetReport {
-    /// The entry of `target` with `status` and `message`, no steps yet.
-    pub fn new(
-        target: &crate::reconcile::Target<'_>,
-        status: Status,
-        message: Option<String>,
-    ) -> Self {
-        TargetReport {
-            tenant: target.tenant.name.clone(),
-            blueprint: target.blueprint.name.clone(),
-            engine: target.server.engine,
-            server: target.server.name.clone(),
-            database: target.database.database.clone(),
-            status,
-            fingerprint: None,
-            steps: Arc::new(Vec::new()),
-            message,
-            wave: None,
-        }
-    }
+/// One wave of a rollout as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaveReport {
+    /// 1-based.
+    pub number: usize,
+    /// What puts a database in this wave, e.g. `wave=canary`, `10%`, `rest`.
+    pub rule: String,
+    /// Every member, in the order they are started.
+    pub members: Vec<Member>,
+    /// `planned` (plan), `converged`, `stopped` (did not converge, or the
+    /// failure budget stopped it), `not-started`.
+    pub status: WaveStatus,
+}
 
+/// Where a wave got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaveStatus {
+    Planned,
+    Converged,
+    Stopped,
+    NotStarted,
+}
+
+impl TargetReport {
     pub fn has(&self, kind: HazardKind) -> bool {
         self.steps.iter().any(|s| s.has(kind))
     }

@@ -201,7 +201,7 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
             split
                 .unassigned
                 .iter()
-                .map(|&m| TargetReport::new(&targets[m], Status::Skipped, Some(reason.into()))),
+                .map(|&m| targets[m].report(Status::Skipped, Some(reason.into()))),
         );
     } else {
         let mut wave_of: Vec<Option<usize>> = vec![None; targets.len()];
@@ -259,11 +259,7 @@ fn wave_report(number: usize, rule: &str, batch: &[Target<'_>]) -> WaveReport {
 
 /// The report of a target that was not started, and why.
 fn skipped(target: &Target<'_>, wave: Option<usize>, reason: &str) -> TargetReport {
-    let mut report = TargetReport::new(
-        target,
-        Status::Skipped,
-        Some(format!("not started: {reason}")),
-    );
+    let mut report = target.report(Status::Skipped, Some(format!("not started: {reason}")));
     report.wave = wave;
     report
 }
@@ -419,7 +415,7 @@ async fn run_target(
     {
         return skipped(target, None, &reason);
     }
-    let mut report = TargetReport::new(target, Status::Failed, None);
+    let mut report = target.report(Status::Failed, None);
     let engine = match &shared.engines[&target.server.name] {
         Ok(e) => e.clone(),
         Err(e) => {

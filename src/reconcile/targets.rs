@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use anyhow::bail;
 
+use crate::plan::{Status, TargetReport};
 use crate::repo::{Blueprint, Repo, Server, Tenant, TenantDatabase};
 
 /// Which tenant databases to work on; empty lists mean all.
@@ -158,13 +159,23 @@ pub fn check_label(repo: &Repo, what: &str, key: &str) -> anyhow::Result<()> {
     bail!("{what}: no tenant has a label {key:?}; {known}");
 }
 
-/// Parses a `key=value` selector; the key must be non-empty.
-pub fn parse_selector(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!(
-            "expected KEY=VALUE (e.g. tier=enterprise), got {s:?}"
-        )),
+pub use crate::repo::parse_selector;
+
+impl Target<'_> {
+    /// The report entry of this target with `status` and `message`, no steps yet.
+    pub fn report(&self, status: Status, message: Option<String>) -> TargetReport {
+        TargetReport {
+            tenant: self.tenant.name.clone(),
+            blueprint: self.blueprint.name.clone(),
+            engine: self.server.engine,
+            server: self.server.name.clone(),
+            database: self.database.database.clone(),
+            status,
+            fingerprint: None,
+            steps: std::sync::Arc::new(Vec::new()),
+            message,
+            wave: None,
+        }
     }
 }
 

@@ -289,3 +289,13 @@ pub(crate) fn check_naming(pattern: &str) -> Result<(), String> {
 
 /// First declaration of each key, to report duplicates with both places.
 pub(crate) type Seen = HashMap<String, (PathBuf, Position)>;
+
+/// Parses a `key=value` selector; the key must be non-empty.
+pub fn parse_selector(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!(
+            "expected KEY=VALUE (e.g. tier=enterprise), got {s:?}"
+        )),
+    }
+}
