@@ -3,37 +3,9 @@
 
 mod support;
 
-use std::process::Command;
+use support::{commit_all, git};
 
 use support::sqlite::{Repo, sqlite_column as query, sqlite_exec as exec};
-
-fn git(repo: &Repo, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(repo.path())
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn commit_all(repo: &Repo, message: &str) -> String {
-    git(repo, &["add", "-A"]);
-    git(repo, &["commit", "-q", "-m", message]);
-    git(repo, &["rev-parse", "HEAD"])
-}
 
 /// A git repository with blueprints `shop` and `users`; tenants a and b use both.
 fn fleet() -> Repo {
@@ -51,8 +23,8 @@ fn fleet() -> Repo {
         &["a", "b"],
     );
     repo.write(".gitignore", "data/\n");
-    git(&repo, &["init", "-q"]);
-    commit_all(&repo, "base");
+    git(repo.path(), &["init", "-q"]);
+    commit_all(repo.path(), "base");
     repo
 }
 
@@ -76,7 +48,7 @@ fn statuses(report: &serde_json::Value) -> Vec<String> {
 fn pr_plan_shows_the_declared_change_and_plans_only_affected_databases() {
     let repo = fleet();
     repo.run(&["reconcile", "--apply"]).expect(0);
-    git(&repo, &["checkout", "-q", "-b", "feature"]);
+    git(repo.path(), &["checkout", "-q", "-b", "feature"]);
     repo.write(
         "blueprints/shop/schema.sql",
         "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT);",
@@ -85,7 +57,7 @@ fn pr_plan_shows_the_declared_change_and_plans_only_affected_databases() {
         "tenants/c.yaml",
         "tenants:\n  - name: c\n    databases:\n      - blueprint: users\n",
     );
-    commit_all(&repo, "add a column and a tenant");
+    commit_all(repo.path(), "add a column and a tenant");
 
     let out = repo
         .run(&["reconcile", "--plan", "--base", "main", "--format", "json"])
@@ -163,7 +135,7 @@ fn saved_plan_applies_exactly_and_refuses_a_tenant_changed_since() {
         "blueprints/shop/schema.sql",
         "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price INTEGER);",
     );
-    let commit = commit_all(&repo, "price");
+    let commit = commit_all(repo.path(), "price");
     let plan_file = repo.path().join("plan.json");
     repo.run(&["reconcile", "--plan", "--out", plan_file.to_str().unwrap()])
         .expect(0);
@@ -234,7 +206,7 @@ fn drift_tells_in_sync_pending_drifted_missing_and_orphan_apart() {
         "blueprints/users/schema.sql",
         "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT);",
     );
-    commit_all(&repo, "users.name");
+    commit_all(repo.path(), "users.name");
     // drifted: someone adds a column to shop__a by hand.
     exec(
         &repo.sqlite_file("shop__a"),
@@ -304,7 +276,7 @@ fn drift_tells_in_sync_pending_drifted_missing_and_orphan_apart() {
 #[test]
 fn apply_refuses_a_dirty_worktree_and_records_the_commit() {
     let repo = fleet();
-    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let head = git(repo.path(), &["rev-parse", "HEAD"]);
     repo.run(&["reconcile", "--apply"]).expect(0);
     assert_eq!(
         query(
@@ -346,7 +318,7 @@ fn rev_reads_the_declared_state_from_git_without_the_worktree() {
         "blueprints/shop/schema.sql",
         "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT);",
     );
-    commit_all(&repo, "note");
+    commit_all(repo.path(), "note");
     // The worktree is now broken; HEAD~1 and HEAD are still readable.
     repo.write(
         "blueprints/shop/schema.sql",

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::process::Command;
+use support::git;
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use support::sqlite::{Repo, sqlite_exec};
@@ -204,23 +204,6 @@ fn drift_renders_what_changed_by_hand() {
     assert!(drift.code_blocks[0].1.contains("\"x|`y\""), "{drift:?}");
 }
 
-fn git(repo: &Repo, args: &[&str]) {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(repo.path())
-        .output()
-        .expect("git");
-    assert!(out.status.success(), "git {args:?}");
-}
-
 #[test]
 fn pr_mode_lists_removed_tenants_and_changed_blueprints_as_separate_blocks() {
     let repo = Repo::sqlite(
@@ -231,10 +214,10 @@ fn pr_mode_lists_removed_tenants_and_changed_blueprints_as_separate_blocks() {
         &["a", "b"],
     );
     repo.write(".gitignore", "data/\n");
-    git(&repo, &["init", "-q"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "base"]);
-    git(&repo, &["branch", "base"]);
+    git(repo.path(), &["init", "-q"]);
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "base"]);
+    git(repo.path(), &["branch", "base"]);
     // Tenant b is removed; blueprint orders gains a column named with a backtick and a pipe.
     repo.write(
         "tenants/all.yaml",
@@ -244,7 +227,7 @@ fn pr_mode_lists_removed_tenants_and_changed_blueprints_as_separate_blocks() {
         "blueprints/orders/schema.sql",
         "CREATE TABLE items (id INTEGER PRIMARY KEY, \"n`o|te\" TEXT);",
     );
-    git(&repo, &["commit", "-q", "-am", "change"]);
+    git(repo.path(), &["commit", "-q", "-am", "change"]);
     let doc = markdown(&repo, &["reconcile", "--plan", "--base", "base"], 0);
 
     // The removed tenant: one item, its databases a nested list whose text

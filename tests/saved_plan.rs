@@ -9,6 +9,8 @@
 
 mod support;
 
+use support::{commit_all, git};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,34 +18,6 @@ use serde_json::{Value, json};
 
 use support::postgres::{Fleet, pg_url, psql};
 use support::sqlite::{Repo, sqlite_column, sqlite_count, sqlite_exec};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=test",
-            "-c",
-            "user.email=test@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn commit_all(dir: &Path, message: &str) -> String {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", message]);
-    git(dir, &["rev-parse", "HEAD"])
-}
 
 const BEFORE: &str = "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);";
 const AFTER: &str = "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT);\n\
