@@ -100,6 +100,20 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// A problem with one statement of `blueprint`, at the statement's position.
+    pub fn at_statement(
+        blueprint: &Blueprint,
+        statement: &crate::sql::SqlStatement,
+        message: String,
+    ) -> EngineError {
+        EngineError::Blueprint {
+            file: blueprint.schema_path.display().to_string(),
+            line: statement.position.line,
+            column: statement.position.column,
+            message,
+        }
+    }
+
     /// Wraps a driver error with what was being done.
     pub fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> EngineError {
         let context = context.into();

@@ -438,16 +438,15 @@ impl MysqlEngine {
         for statement in &blueprint.statements {
             if let Err(e) = conn.execute(statement.text.as_str()).await {
                 conn.close().await.ok();
-                return Err(EngineError::Blueprint {
-                    file: blueprint.schema_path.display().to_string(),
-                    line: statement.position.line,
-                    column: statement.position.column,
-                    message: format!(
+                return Err(EngineError::at_statement(
+                    blueprint,
+                    statement,
+                    format!(
                         "the MySQL server rejected this {}: {}",
                         statement.kind,
                         driver_message(&e)
                     ),
-                });
+                ));
             }
         }
         let schema = inspect::inspect(&mut conn, scratch, self.flavor(), true).await;

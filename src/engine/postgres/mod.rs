@@ -339,15 +339,10 @@ impl Engine for PostgresEngine {
                         .map_err(EngineError::db("checking the build role"))?;
                     if role != BUILDER_ROLE {
                         escaped = true;
-                        return Err(EngineError::Blueprint {
-                            file: blueprint.schema_path.display().to_string(),
-                            line: statement.position.line,
-                            column: statement.position.column,
-                            message: format!(
+                        return Err(EngineError::at_statement(blueprint, statement, format!(
                                 "this {} left the build role {BUILDER_ROLE} (now {role}, or the build's transaction ended): the build stops here",
                                 statement.kind
-                            ),
-                        });
+                            )));
                     }
                 }
                 if let Err(e) = ran {

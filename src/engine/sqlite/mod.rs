@@ -125,27 +125,25 @@ pub async fn declared_schema(blueprint: &Blueprint) -> Result<Schema, EngineErro
         // exactly one declaration, by the same rules as `validate`.
         let (again, refused) = parse_blueprint(&statement.text, SqlDialect::Sqlite);
         if again.len() != 1 || !refused.is_empty() {
-            return Err(EngineError::Blueprint {
-                file: blueprint.schema_path.display().to_string(),
-                line: statement.position.line,
-                column: statement.position.column,
-                message: refused.into_iter().next().map_or_else(
+            return Err(EngineError::at_statement(
+                blueprint,
+                statement,
+                refused.into_iter().next().map_or_else(
                     || "not exactly one declaration: refused".to_string(),
                     |(_, m)| m,
                 ),
-            });
+            ));
         }
         if let Err(e) = conn.execute(statement.text.as_str()).await {
-            return Err(EngineError::Blueprint {
-                file: blueprint.schema_path.display().to_string(),
-                line: statement.position.line,
-                column: statement.position.column,
-                message: format!(
+            return Err(EngineError::at_statement(
+                blueprint,
+                statement,
+                format!(
                     "SQLite rejected this {}: {}",
                     statement.kind,
                     driver_message(&e)
                 ),
-            });
+            ));
         }
     }
     let schema = inspect::inspect(&mut conn).await?;
