@@ -677,3 +677,44 @@ fn dev_url_is_refused_where_no_model_is_built_on_a_server() {
         out.stderr
     );
 }
+
+/// Red team: MariaDB runs the text of a `/*M! … */` comment, which sqlparser
+/// keeps as a comment, so `CREATE TABLE t (…) /*M! SELECT SLEEP(4) AS id */`
+/// passed validate and ran its query (a 4 s sleep) during `reconcile --plan`.
+#[test]
+fn redteam_mariadb_executable_comments_are_refused() {
+    use support::mysql::{Fleet, server_url};
+    let Some(url) = server_url() else { return };
+    let fleet = Fleet::new(
+        &url,
+        "execcmt",
+        "CREATE TABLE items (id INT PRIMARY KEY);\n",
+        &["acme"],
+    );
+    for attempt in [
+        "CREATE TABLE t (id INT PRIMARY KEY) /*M! SELECT SLEEP(4) AS id */",
+        "CREATE TABLE t (id INT PRIMARY KEY) /*M!100100 SELECT SLEEP(4) AS id */",
+        "CREATE TABLE t (id INT PRIMARY KEY /*m! , v INT DEFAULT 1 */)",
+    ] {
+        fleet.set_schema(&format!(
+            "CREATE TABLE items (id INT PRIMARY KEY);\n{attempt};\n"
+        ));
+        let out = fleet.run(&["validate"]);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{attempt}: {shown}");
+        assert!(
+            shown.contains("schema.sql:2:1: executable comment is refused"),
+            "{attempt}: {shown}"
+        );
+        let started = std::time::Instant::now();
+        let out = fleet.run(&["reconcile", "--plan"]);
+        assert_ne!(out.status.code(), Some(0), "{attempt}: {}", text(&out));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "{attempt}: the comment's query ran while planning"
+        );
+    }
+    // A plain comment is still fine.
+    fleet.set_schema("CREATE TABLE items (id INT PRIMARY KEY) /* M! not run */;\n");
+    assert_eq!(fleet.run(&["validate"]).status.code(), Some(0));
+}

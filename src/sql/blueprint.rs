@@ -97,6 +97,11 @@ pub fn parse_blueprint(
                         Verdict::Refuse("materialized view WITH DATA")
                     }
                     (Verdict::DeclareWith { kind, .. }, Some(false)) => Verdict::Declare(kind),
+                    (_, _)
+                        if dialect == SqlDialect::Mysql && safety::has_executable_comment(text) =>
+                    {
+                        Verdict::Refuse("executable comment")
+                    }
                     (Verdict::Declare(_), _)
                         if dialect == SqlDialect::Mysql && safety::has_definer_clause(text) =>
                     {

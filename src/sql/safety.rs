@@ -141,6 +141,10 @@ pub const REFUSED: &[(&str, &str)] = &[
         "DATA DIRECTORY, INDEX DIRECTORY, CONNECTION and the FEDERATED, CONNECT, MERGE and SPIDER engines put or read data outside the database",
     ),
     (
+        "executable comment",
+        "MariaDB runs the text of a `/*M! … */` comment as SQL, so what it holds would reach the server unchecked: write the statement without it",
+    ),
+    (
         "USE",
         "switches to another database: a MySQL blueprint declares objects of its own database only",
     ),
@@ -500,6 +504,23 @@ pub fn has_definer_clause(text: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether a MySQL statement holds a comment the server runs as SQL but
+/// sqlparser keeps as a comment: MariaDB's `/*M! … */` (and `/*M!###### … */`)
+/// form. sqlparser already reads the text of MySQL's `/*! … */` as SQL, so
+/// its statements are classified; any such comment it left as a comment is
+/// refused too.
+pub fn has_executable_comment(text: &str) -> bool {
+    use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    let Ok(tokens) = Tokenizer::new(&sqlparser::dialect::MySqlDialect {}, text).tokenize() else {
+        // The statement parsed, so it tokenizes; refuse if it somehow did not.
+        return true;
+    };
+    tokens.iter().any(|t| {
+        matches!(t, Token::Whitespace(Whitespace::MultiLineComment(c))
+            if c.starts_with('!') || c.starts_with("M!") || c.starts_with("m!"))
+    })
 }
 
 /// The name (last part) of the function a statement creates.
