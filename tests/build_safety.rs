@@ -718,3 +718,43 @@ fn redteam_mariadb_executable_comments_are_refused() {
     fleet.set_schema("CREATE TABLE items (id INT PRIMARY KEY) /* M! not run */;\n");
     assert_eq!(fleet.run(&["validate"]).status.code(), Some(0));
 }
+
+/// Red team: the check for blueprint functions in generated columns and
+/// partition keys looked for the function's name only, so an operator (or a
+/// domain CHECK reached by a partition's bounds) calling it passed validate,
+/// and during `reconcile --plan` the function ran outside a
+/// security-restricted context, switched back to the connecting superuser
+/// with `set_config('role', …)` and read a server file into the error shown
+/// in the plan ("as postgres read <hostname>").
+#[test]
+fn redteam_blueprint_functions_reached_through_operators_or_domains_are_refused() {
+    use support::postgres::{Fleet, pg_url};
+    let Some(url) = pg_url() else { return };
+    let fleet = Fleet::new(&url, "unnamed", &["acme"]);
+    let f = "CREATE FUNCTION f(int, int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN \
+             PERFORM set_config('role', 'postgres', true); \
+             RAISE EXCEPTION 'as % read %', current_user, pg_read_file('/etc/hostname'); \
+             RETURN 1; END $$;\n";
+    for rest in [
+        "CREATE OPERATOR ### (LEFTARG = int, RIGHTARG = int, FUNCTION = f);\n\
+         CREATE TABLE g (a int, b int GENERATED ALWAYS AS (1 ### 2) STORED);\n",
+        "CREATE DOMAIN d AS int CHECK (f(VALUE, 1) = 1);\n\
+         CREATE TABLE p (a d) PARTITION BY LIST (a);\n\
+         CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1);\n",
+        // A Unicode-escaped name spells `f` without its letter.
+        "CREATE TABLE g (a int, b int GENERATED ALWAYS AS (U&\"\\0066\"(1, 2)) STORED);\n",
+    ] {
+        fleet.write_schema(&format!("{f}{rest}"));
+        let out = fleet.run(&["validate"]);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{rest}: {shown}");
+        assert!(
+            shown.contains("blueprint function in a generated column or partition key is refused"),
+            "{rest}: {shown}"
+        );
+        let out = fleet.run(&["reconcile", "--plan"]);
+        let shown = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{rest}: {shown}");
+        assert!(!shown.contains("as postgres"), "{rest}: {shown}");
+    }
+}

@@ -126,7 +126,7 @@ pub const REFUSED: &[(&str, &str)] = &[
     ),
     (
         "blueprint function in a generated column or partition key",
-        "PostgreSQL runs an IMMUTABLE function with constant arguments while it creates the table: call only built-in functions there",
+        "PostgreSQL runs an IMMUTABLE function with constant arguments while it creates the table: call only built-in functions there (an operator, operator class, domain or type that calls a blueprint function counts too, and so do a partition's bounds, which the server coerces to the key's type and compares with its operator class)",
     ),
     (
         "other database",
@@ -553,7 +553,34 @@ pub fn build_evaluated(statement: &Statement) -> Option<String> {
         })
         .collect();
     text.extend(t.partition_by.as_ref().map(|e| e.to_string()));
+    if t.partition_of.is_some() {
+        // The bounds are coerced to the parent's key type and compared with
+        // its operator class, which may call blueprint functions by name.
+        text.push(String::new());
+    }
     (!text.is_empty()).then(|| text.join(" "))
+}
+
+/// Whether `text` holds a PostgreSQL Unicode-escaped name (`U&"\0066"`),
+/// which can spell any function's name without its letters.
+pub fn has_unicode_escaped_name(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("u&\"")
+}
+
+/// Whether `statement` makes functions callable without naming them: an
+/// operator, operator class or family (a partition key's comparisons), a
+/// domain (its CHECK) or a type. When such a statement names a blueprint
+/// function, every expression the server evaluates at CREATE TABLE may call
+/// it, so none is allowed.
+pub fn reaches_functions_unnamed(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::CreateOperator(_)
+            | Statement::CreateOperatorFamily(_)
+            | Statement::CreateOperatorClass(_)
+            | Statement::CreateDomain(_)
+            | Statement::CreateType { .. }
+    )
 }
 
 fn like_name(like: &sqlparser::ast::CreateTableLikeKind) -> &ObjectName {
