@@ -677,3 +677,84 @@ fn dev_url_is_refused_where_no_model_is_built_on_a_server() {
         out.stderr
     );
 }
+
+/// Red team: MariaDB runs the text of a `/*M! … */` comment, which sqlparser
+/// keeps as a comment, so `CREATE TABLE t (…) /*M! SELECT SLEEP(4) AS id */`
+/// passed validate and ran its query (a 4 s sleep) during `reconcile --plan`.
+#[test]
+fn redteam_mariadb_executable_comments_are_refused() {
+    use support::mysql::{Fleet, server_url};
+    let Some(url) = server_url() else { return };
+    let fleet = Fleet::new(
+        &url,
+        "execcmt",
+        "CREATE TABLE items (id INT PRIMARY KEY);\n",
+        &["acme"],
+    );
+    for attempt in [
+        "CREATE TABLE t (id INT PRIMARY KEY) /*M! SELECT SLEEP(4) AS id */",
+        "CREATE TABLE t (id INT PRIMARY KEY) /*M!100100 SELECT SLEEP(4) AS id */",
+        "CREATE TABLE t (id INT PRIMARY KEY /*m! , v INT DEFAULT 1 */)",
+    ] {
+        fleet.set_schema(&format!(
+            "CREATE TABLE items (id INT PRIMARY KEY);\n{attempt};\n"
+        ));
+        let out = fleet.run(&["validate"]);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{attempt}: {shown}");
+        assert!(
+            shown.contains("schema.sql:2:1: executable comment is refused"),
+            "{attempt}: {shown}"
+        );
+        let started = std::time::Instant::now();
+        let out = fleet.run(&["reconcile", "--plan"]);
+        assert_ne!(out.status.code(), Some(0), "{attempt}: {}", text(&out));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(4),
+            "{attempt}: the comment's query ran while planning"
+        );
+    }
+    // A plain comment is still fine.
+    fleet.set_schema("CREATE TABLE items (id INT PRIMARY KEY) /* M! not run */;\n");
+    assert_eq!(fleet.run(&["validate"]).status.code(), Some(0));
+}
+
+/// Red team: the check for blueprint functions in generated columns and
+/// partition keys looked for the function's name only, so an operator (or a
+/// domain CHECK reached by a partition's bounds) calling it passed validate,
+/// and during `reconcile --plan` the function ran outside a
+/// security-restricted context, switched back to the connecting superuser
+/// with `set_config('role', …)` and read a server file into the error shown
+/// in the plan ("as postgres read <hostname>").
+#[test]
+fn redteam_blueprint_functions_reached_through_operators_or_domains_are_refused() {
+    use support::postgres::{Fleet, pg_url};
+    let Some(url) = pg_url() else { return };
+    let fleet = Fleet::new(&url, "unnamed", &["acme"]);
+    let f = "CREATE FUNCTION f(int, int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN \
+             PERFORM set_config('role', 'postgres', true); \
+             RAISE EXCEPTION 'as % read %', current_user, pg_read_file('/etc/hostname'); \
+             RETURN 1; END $$;\n";
+    for rest in [
+        "CREATE OPERATOR ### (LEFTARG = int, RIGHTARG = int, FUNCTION = f);\n\
+         CREATE TABLE g (a int, b int GENERATED ALWAYS AS (1 ### 2) STORED);\n",
+        "CREATE DOMAIN d AS int CHECK (f(VALUE, 1) = 1);\n\
+         CREATE TABLE p (a d) PARTITION BY LIST (a);\n\
+         CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1);\n",
+        // A Unicode-escaped name spells `f` without its letter.
+        "CREATE TABLE g (a int, b int GENERATED ALWAYS AS (U&\"\\0066\"(1, 2)) STORED);\n",
+    ] {
+        fleet.write_schema(&format!("{f}{rest}"));
+        let out = fleet.run(&["validate"]);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{rest}: {shown}");
+        assert!(
+            shown.contains("blueprint function in a generated column or partition key is refused"),
+            "{rest}: {shown}"
+        );
+        let out = fleet.run(&["reconcile", "--plan"]);
+        let shown = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{rest}: {shown}");
+        assert!(!shown.contains("as postgres"), "{rest}: {shown}");
+    }
+}

@@ -739,3 +739,44 @@ fn validate_messages_quoting_a_url_are_redacted() {
         run.stdout
     );
 }
+
+/// Red team: spellings of the loopback address the resolver accepts but the
+/// identity check did not know (`[::ffff:127.0.0.1]`, `127.1`, `0.0.0.0`,
+/// `2130706433`, `0x7f.0.0.1`) made a second server entry for the same
+/// PostgreSQL server look like another one, so two blueprints planned into
+/// one database.
+#[test]
+fn redteam_loopback_spellings_are_one_server() {
+    for host in [
+        "[::ffff:127.0.0.1]",
+        "127.1",
+        "0.0.0.0",
+        "[::]",
+        "2130706433",
+        "0x7f.0.0.1",
+        "LOCALHOST.",
+    ] {
+        let repo = Repo::new();
+        repo.write(
+            "tenantctl.yaml",
+            &format!(
+                "servers:\n  one:\n    engine: postgres\n    url: postgres://u:pw@127.0.0.1:5432/postgres\n  two:\n    engine: postgres\n    url: postgres://u:pw@{host}:5432/postgres\n"
+            ),
+        );
+        for (bp, server) in [("a", "one"), ("b", "two")] {
+            repo.write(
+                &format!("blueprints/{bp}/blueprint.yaml"),
+                &format!("engine: postgres\nserver: {server}\nnaming: \"shared_{{tenant}}\"\n"),
+            );
+            repo.write(
+                &format!("blueprints/{bp}/schema.sql"),
+                "CREATE TABLE items (id int PRIMARY KEY);\n",
+            );
+        }
+        repo.write(
+            "tenants/all.yaml",
+            "tenants:\n  - name: c\n    databases:\n      - blueprint: a\n      - blueprint: b\n",
+        );
+        validate_fails_with(&repo, &["PostgreSQL database shared_c"]);
+    }
+}

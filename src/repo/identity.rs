@@ -82,15 +82,29 @@ fn default_port(engine: EngineKind) -> Option<u16> {
     }
 }
 
-/// `localhost`, `127.0.0.0/8` and `::1` are the same machine.
+/// `localhost`, `127.0.0.0/8`, `::1`, `::ffff:127.0.0.1` and the unspecified
+/// `0.0.0.0`/`::` (which connect to the local machine) are the same machine.
+/// IPv4 addresses are read as the resolver reads them (`127.1`, `0x7f.1`,
+/// `2130706433` are `127.0.0.1`), so no spelling of one address looks like
+/// another server.
 fn normal_host(host: &str) -> String {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let lower = host.to_ascii_lowercase();
-    match lower.parse::<std::net::IpAddr>() {
-        Ok(ip) if ip.is_loopback() => "localhost".into(),
-        Ok(ip) => ip.to_string(),
-        Err(_) if lower == "localhost" || lower.ends_with(".localhost") => "localhost".into(),
-        Err(_) => lower.trim_end_matches('.').to_string(),
+    let lower = lower.trim_end_matches('.');
+    let ip = lower
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| match url::Host::parse(lower) {
+            Ok(url::Host::Ipv4(v4)) => Some(v4.into()),
+            Ok(url::Host::Ipv6(v6)) => Some(v6.into()),
+            _ => None,
+        })
+        .map(|ip| ip.to_canonical());
+    match ip {
+        Some(ip) if ip.is_loopback() || ip.is_unspecified() => "localhost".into(),
+        Some(ip) => ip.to_string(),
+        None if lower == "localhost" || lower.ends_with(".localhost") => "localhost".into(),
+        None => lower.to_string(),
     }
 }
 

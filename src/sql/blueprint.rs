@@ -41,6 +41,8 @@ pub fn parse_blueprint(
     // the server evaluates at CREATE TABLE, checked against each other last.
     let mut functions = Vec::new();
     let mut evaluated = Vec::new();
+    // PostgreSQL: statements through which a function is called unnamed.
+    let mut unnamed = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
         let first = parser.peek_token();
@@ -90,13 +92,29 @@ pub fn parse_blueprint(
                 let text = source[begin..end].trim_end();
                 if dialect == SqlDialect::Postgres {
                     functions.extend(safety::created_function(&statement));
-                    evaluated.extend(safety::build_evaluated(&statement).map(|e| (start, e)));
+                    evaluated.extend(safety::build_evaluated(&statement).map(|e| {
+                        // sqlparser reads `U&"…"` as `U & "…"`: keep the text's.
+                        let raw = if safety::has_unicode_escaped_name(text) {
+                            text
+                        } else {
+                            ""
+                        };
+                        (start, format!("{e} {raw}"))
+                    }));
+                    if safety::reaches_functions_unnamed(&statement) {
+                        unnamed.push(text.to_string());
+                    }
                 }
                 let verdict = match (classify(&statement, dialect), with_data) {
                     (Verdict::DeclareWith { .. }, Some(true)) => {
                         Verdict::Refuse("materialized view WITH DATA")
                     }
                     (Verdict::DeclareWith { kind, .. }, Some(false)) => Verdict::Declare(kind),
+                    (_, _)
+                        if dialect == SqlDialect::Mysql && safety::has_executable_comment(text) =>
+                    {
+                        Verdict::Refuse("executable comment")
+                    }
                     (Verdict::Declare(_), _)
                         if dialect == SqlDialect::Mysql && safety::has_definer_clause(text) =>
                     {
@@ -141,11 +159,17 @@ pub fn parse_blueprint(
             }
         }
     }
-    for (at, expressions) in evaluated {
-        if functions
+    // `U&"\0066"` names `f` too: with functions to call, such a name
+    // counts as a call.
+    let calls = |text: &str| {
+        functions
             .iter()
-            .any(|f| super::mentions_identifier(&expressions, f))
-        {
+            .any(|f| super::mentions_identifier(text, f))
+            || (!functions.is_empty() && safety::has_unicode_escaped_name(text))
+    };
+    let called_unnamed = unnamed.iter().any(|text| calls(text));
+    for (at, expressions) in evaluated {
+        if called_unnamed || calls(&expressions) {
             let kind = "blueprint function in a generated column or partition key";
             errors.push((at, safety::message(kind)));
         }

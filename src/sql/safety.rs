@@ -126,7 +126,7 @@ pub const REFUSED: &[(&str, &str)] = &[
     ),
     (
         "blueprint function in a generated column or partition key",
-        "PostgreSQL runs an IMMUTABLE function with constant arguments while it creates the table: call only built-in functions there",
+        "PostgreSQL runs an IMMUTABLE function with constant arguments while it creates the table: call only built-in functions there (an operator, operator class, domain or type that calls a blueprint function counts too, and so do a partition's bounds, which the server coerces to the key's type and compares with its operator class)",
     ),
     (
         "other database",
@@ -139,6 +139,10 @@ pub const REFUSED: &[(&str, &str)] = &[
     (
         "table storage outside the database",
         "DATA DIRECTORY, INDEX DIRECTORY, CONNECTION and the FEDERATED, CONNECT, MERGE and SPIDER engines put or read data outside the database",
+    ),
+    (
+        "executable comment",
+        "MariaDB runs the text of a `/*M! … */` comment as SQL, so what it holds would reach the server unchecked: write the statement without it",
     ),
     (
         "USE",
@@ -502,6 +506,23 @@ pub fn has_definer_clause(text: &str) -> bool {
     false
 }
 
+/// Whether a MySQL statement holds a comment the server runs as SQL but
+/// sqlparser keeps as a comment: MariaDB's `/*M! … */` (and `/*M!###### … */`)
+/// form. sqlparser already reads the text of MySQL's `/*! … */` as SQL, so
+/// its statements are classified; any such comment it left as a comment is
+/// refused too.
+pub fn has_executable_comment(text: &str) -> bool {
+    use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    let Ok(tokens) = Tokenizer::new(&sqlparser::dialect::MySqlDialect {}, text).tokenize() else {
+        // The statement parsed, so it tokenizes; refuse if it somehow did not.
+        return true;
+    };
+    tokens.iter().any(|t| {
+        matches!(t, Token::Whitespace(Whitespace::MultiLineComment(c))
+            if c.starts_with('!') || c.starts_with("M!") || c.starts_with("m!"))
+    })
+}
+
 /// The name (last part) of the function a statement creates.
 pub fn created_function(statement: &Statement) -> Option<String> {
     match statement {
@@ -532,7 +553,34 @@ pub fn build_evaluated(statement: &Statement) -> Option<String> {
         })
         .collect();
     text.extend(t.partition_by.as_ref().map(|e| e.to_string()));
+    if t.partition_of.is_some() {
+        // The bounds are coerced to the parent's key type and compared with
+        // its operator class, which may call blueprint functions by name.
+        text.push(String::new());
+    }
     (!text.is_empty()).then(|| text.join(" "))
+}
+
+/// Whether `text` holds a PostgreSQL Unicode-escaped name (`U&"\0066"`),
+/// which can spell any function's name without its letters.
+pub fn has_unicode_escaped_name(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("u&\"")
+}
+
+/// Whether `statement` makes functions callable without naming them: an
+/// operator, operator class or family (a partition key's comparisons), a
+/// domain (its CHECK) or a type. When such a statement names a blueprint
+/// function, every expression the server evaluates at CREATE TABLE may call
+/// it, so none is allowed.
+pub fn reaches_functions_unnamed(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::CreateOperator(_)
+            | Statement::CreateOperatorFamily(_)
+            | Statement::CreateOperatorClass(_)
+            | Statement::CreateDomain(_)
+            | Statement::CreateType { .. }
+    )
 }
 
 fn like_name(like: &sqlparser::ast::CreateTableLikeKind) -> &ObjectName {
