@@ -238,22 +238,6 @@ pub trait Connection: Send {
     async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError>;
 }
 
-/// Checks one `options:` entry of a blueprint of `engine` offline (for
-/// `tenantctl validate`); the error says what is wrong.
-pub fn check_blueprint_option(engine: EngineKind, key: &str, value: &str) -> Result<(), String> {
-    match engine {
-        EngineKind::Mysql => mysql::check_option(key, value),
-        _ => Ok(()),
-    }
-}
-
-/// Checks a server's engine-specific settings offline (for `validate`);
-/// one message per problem. Only PostgreSQL has such settings today, and it
-/// also refuses them on servers of other engines.
-pub fn check_server(server: &Server) -> Vec<String> {
-    postgres::check_server_options(server)
-}
-
 /// Runs a SQL driver's connection attempt for at most `limit` (the server's
 /// `connect_timeout`), so an unreachable server fails fast: with the driver's
 /// own reason (e.g. "connection refused") when it has one, with a timeout
@@ -274,23 +258,119 @@ pub(crate) async fn connect_within<T>(
     }
 }
 
-/// The engine serving `server`.
-pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
-    match server.engine {
-        EngineKind::Sqlite => Ok(Arc::new(sqlite::SqliteEngine::new(server)?)),
-        EngineKind::Mysql => Ok(Arc::new(mysql::MysqlEngine::new(server)?)),
-        EngineKind::Postgres => Ok(Arc::new(postgres::PostgresEngine::new(server)?)),
-        EngineKind::Mongodb => Ok(Arc::new(mongodb::MongoEngine::new(server).await?)),
-        EngineKind::Redis => Ok(Arc::new(redis::RedisEngine::new(server)?)),
+/// A future returned by a registry function, borrowing its argument.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What one engine says about itself, once, in its folder's `mod.rs`
+/// (`pub const DESCRIPTION`); everything outside `engine/` asks
+/// [`describe`] or [`REGISTRY`] instead of matching on engine names.
+#[derive(Clone, Copy)]
+pub struct EngineDescription {
+    pub kind: EngineKind,
+    /// Whether its blueprints and statements are SQL (reports end each
+    /// statement with `;`).
+    pub sql: bool,
+    /// The info string reports fence its statements with (`sql`, `js`),
+    /// empty for a plain fence.
+    pub fence: &'static str,
+    /// Checks one `options:` entry of a blueprint of this engine offline.
+    pub check_option: fn(&str, &str) -> Result<(), String>,
+    /// Checks this engine's own server settings offline, on a server of any
+    /// engine (settings of this engine on another engine's server are
+    /// refused here too); one message per problem.
+    pub check_server: fn(&Server) -> Vec<String>,
+    /// Connects to a server of this engine.
+    pub connect: for<'a> fn(&'a Server) -> BoxFuture<'a, Result<Arc<dyn Engine>, EngineError>>,
+    /// Checks what can be checked of a blueprint without any server.
+    pub check_offline: for<'a> fn(&'a Blueprint) -> BoxFuture<'a, Result<(), EngineError>>,
+}
+
+/// For engines without blueprint options.
+pub(crate) fn no_option_check(_key: &str, _value: &str) -> Result<(), String> {
+    Ok(())
+}
+
+/// For engines without server settings of their own.
+pub(crate) fn no_server_check(_server: &Server) -> Vec<String> {
+    Vec::new()
+}
+
+/// For engines whose blueprints need their server to be checked.
+pub(crate) fn no_offline_check(_blueprint: &Blueprint) -> BoxFuture<'_, Result<(), EngineError>> {
+    Box::pin(async { Ok(()) })
+}
+
+/// Every engine tenantctl manages: adding an engine is its folder plus one
+/// line here (and its `model::EngineKind` variant).
+pub struct Registry(pub &'static [EngineDescription]);
+
+/// The engines, one line each.
+pub const REGISTRY: Registry = Registry(&[
+    postgres::DESCRIPTION,
+    mysql::DESCRIPTION,
+    sqlite::DESCRIPTION,
+    mongodb::DESCRIPTION,
+    redis::DESCRIPTION,
+]);
+
+/// The description of `kind`.
+pub fn describe(kind: EngineKind) -> &'static EngineDescription {
+    REGISTRY
+        .0
+        .iter()
+        .find(|d| d.kind == kind)
+        .unwrap_or_else(|| panic!("engine {kind} is missing from engine::REGISTRY"))
+}
+
+impl crate::repo::EngineChecks for Registry {
+    fn check_server(&self, server: &Server) -> Vec<String> {
+        self.0
+            .iter()
+            .flat_map(|d| (d.check_server)(server))
+            .collect()
+    }
+
+    fn check_blueprint_option(
+        &self,
+        engine: EngineKind,
+        key: &str,
+        value: &str,
+    ) -> Result<(), String> {
+        (describe(engine).check_option)(key, value)
     }
 }
 
-/// Checks what can be checked of a blueprint without any server: SQLite
-/// blueprints are executed in memory; other engines need their server.
+/// The engine serving `server`.
+pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
+    (describe(server.engine).connect)(server).await
+}
+
+/// Checks what can be checked of a blueprint without any server (SQLite
+/// blueprints are executed in memory; other engines need their server).
 pub async fn check_offline(blueprint: &Blueprint) -> Result<(), EngineError> {
-    match blueprint.engine {
-        EngineKind::Sqlite => sqlite::declared_schema(blueprint).await.map(|_| ()),
-        _ => Ok(()),
+    (describe(blueprint.engine).check_offline)(blueprint).await
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_kind_is_registered_once() {
+        for kind in [
+            EngineKind::Postgres,
+            EngineKind::Mysql,
+            EngineKind::Sqlite,
+            EngineKind::Mongodb,
+            EngineKind::Redis,
+        ] {
+            assert_eq!(
+                REGISTRY.0.iter().filter(|d| d.kind == kind).count(),
+                1,
+                "{kind}"
+            );
+        }
+        assert_eq!(REGISTRY.0.len(), 5);
     }
 }
 

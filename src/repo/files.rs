@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use super::yaml::{self, position};
 use super::{
-    Blueprint, CONFIG_FILE, DEFAULT_KEYVALUE_NAMING, DEFAULT_NAMING, Isolation, RepoSource, Seen,
-    Server, Tenant, TenantDatabase, WaveRule, check_naming, check_schema_source, hash_blueprint,
+    Blueprint, CONFIG_FILE, DEFAULT_KEYVALUE_NAMING, DEFAULT_NAMING, EngineChecks, Isolation,
+    RepoSource, Seen, Server, Tenant, TenantDatabase, WaveRule, check_naming, check_schema_source,
+    hash_blueprint,
 };
 use crate::diagnostic::{Diagnostic, Position};
 use crate::model::EngineKind;
@@ -201,6 +202,7 @@ pub(super) fn load_config(
     source: &dyn RepoSource,
     root: &Path,
     env: Option<&str>,
+    checks: &dyn EngineChecks,
     diags: &mut Vec<Diagnostic>,
 ) -> LoadedConfig {
     let file = Path::new(CONFIG_FILE);
@@ -348,7 +350,7 @@ pub(super) fn load_config(
                 tenant_schemas_in,
             },
         );
-        for problem in crate::engine::check_server(&loaded.servers[name.as_str()]) {
+        for problem in checks.check_server(&loaded.servers[name.as_str()]) {
             diags.push(diag(
                 file,
                 pos,
@@ -438,6 +440,7 @@ fn load_waves(rollout: &RolloutFile, file: &Path, diags: &mut Vec<Diagnostic>) -
 pub(super) fn load_blueprints(
     source: &dyn RepoSource,
     servers: Option<&BTreeMap<String, Server>>,
+    checks: &dyn EngineChecks,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Blueprint> {
     let mut blueprints = BTreeMap::new();
@@ -500,7 +503,7 @@ pub(super) fn load_blueprints(
             None => DEFAULT_NAMING.to_string(),
         };
         for (key, value) in &meta.options {
-            if let Err(e) = crate::engine::check_blueprint_option(engine, key, value) {
+            if let Err(e) = checks.check_blueprint_option(engine, key, value) {
                 diags.push(diag(&meta_path, position(value), e));
             }
         }

@@ -190,14 +190,38 @@ pub enum Isolation {
     Dedicated,
 }
 
+/// The engine-specific checks run while loading, which `repo/` does not know
+/// (it never imports `engine`): the caller passes the engine registry
+/// (`engine::REGISTRY`), so each message keeps the `file:line:col` of the
+/// setting it is about.
+pub trait EngineChecks {
+    /// One message per problem with a server's engine-specific settings.
+    fn check_server(&self, server: &Server) -> Vec<String>;
+
+    /// Checks one `options:` entry of a blueprint of `engine`; the error
+    /// says what is wrong.
+    fn check_blueprint_option(
+        &self,
+        engine: EngineKind,
+        key: &str,
+        value: &str,
+    ) -> Result<(), String>;
+}
+
 impl Repo {
     /// Loads the repository in the worktree at `root`, with the overrides of
     /// environment `env` applied.
-    pub fn load(root: &Path, env: Option<&str>) -> Result<Repo, Diagnostics> {
+    /// `checks` are the engines' own checks of server settings and
+    /// blueprint options (the engine registry's, passed in by the caller).
+    pub fn load(
+        root: &Path,
+        env: Option<&str>,
+        checks: &dyn EngineChecks,
+    ) -> Result<Repo, Diagnostics> {
         let source = Worktree {
             root: root.to_path_buf(),
         };
-        Self::load_from(&source, root, env)
+        Self::load_from(&source, root, env, checks)
     }
 
     /// Loads a repository from any source (worktree or git revision).
@@ -205,11 +229,12 @@ impl Repo {
         source: &dyn RepoSource,
         root: &Path,
         env: Option<&str>,
+        checks: &dyn EngineChecks,
     ) -> Result<Repo, Diagnostics> {
         let mut diags = Vec::new();
-        let config = files::load_config(source, root, env, &mut diags);
+        let config = files::load_config(source, root, env, checks, &mut diags);
         let servers = config.parsed.then_some(&config.servers);
-        let blueprints = files::load_blueprints(source, servers, &mut diags);
+        let blueprints = files::load_blueprints(source, servers, checks, &mut diags);
         let tenants = files::load_tenants(source, servers, &blueprints, &mut diags);
         identity::check(&config.servers, &tenants, &mut diags);
         if !diags.is_empty() {

@@ -359,3 +359,22 @@ fn is_duplicate_key(reply: &Document) -> bool {
 fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_default()
 }
+
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Mongodb,
+    sql: false,
+    fence: "js",
+    check_option: super::no_option_check,
+    check_server: super::no_server_check,
+    connect,
+    check_offline: super::no_offline_check,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(MongoEngine::new(server).await?) as std::sync::Arc<dyn Engine>)
+    })
+}

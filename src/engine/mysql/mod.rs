@@ -541,6 +541,25 @@ impl Applier for MysqlDatabase {
     }
 }
 
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Mysql,
+    sql: true,
+    fence: "sql",
+    check_option: check_option,
+    check_server: super::no_server_check,
+    connect,
+    check_offline: super::no_offline_check,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(MysqlEngine::new(server)?) as std::sync::Arc<dyn Engine>)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

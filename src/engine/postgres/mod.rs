@@ -608,6 +608,25 @@ impl Applier for PostgresDatabase {
     }
 }
 
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Postgres,
+    sql: true,
+    fence: "sql",
+    check_option: super::no_option_check,
+    check_server: check_server_options,
+    connect,
+    check_offline: super::no_offline_check,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(PostgresEngine::new(server)?) as std::sync::Arc<dyn Engine>)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::position_in;

@@ -454,3 +454,22 @@ fn history_entry(record: &HistoryRecord) -> Result<String, EngineError> {
     serde_json::to_string(record)
         .map_err(|e| EngineError::Other(format!("encoding the history record: {e}")))
 }
+
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Redis,
+    sql: false,
+    fence: "",
+    check_option: super::no_option_check,
+    check_server: super::no_server_check,
+    connect,
+    check_offline: super::no_offline_check,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(RedisEngine::new(server)?) as std::sync::Arc<dyn Engine>)
+    })
+}

@@ -114,6 +114,11 @@ impl Engine for SqliteEngine {
     }
 }
 
+/// `validate`'s offline check: the blueprint builds in memory.
+fn check_offline(blueprint: &Blueprint) -> super::BoxFuture<'_, Result<(), EngineError>> {
+    Box::pin(async move { declared_schema(blueprint).await.map(|_| ()) })
+}
+
 /// The schema `blueprint` declares: its statements run in an in-memory
 /// database, read back by the same introspection as tenants. Needs no
 /// server, so `validate` uses it too.
@@ -265,6 +270,25 @@ impl Applier for SqliteDatabase {
             vec![HISTORY_TABLE.into()],
         )
     }
+}
+
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Sqlite,
+    sql: true,
+    fence: "sql",
+    check_option: super::no_option_check,
+    check_server: super::no_server_check,
+    connect,
+    check_offline: check_offline,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(SqliteEngine::new(server)?) as std::sync::Arc<dyn Engine>)
+    })
 }
 
 #[cfg(test)]
