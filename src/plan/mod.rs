@@ -92,6 +92,12 @@ pub struct TargetReport {
     pub tenant: String,
     pub blueprint: String,
     pub engine: EngineKind,
+    /// Whether the engine's statements are SQL (reports end each with `;`),
+    /// as the engine registry says.
+    pub sql: bool,
+    /// The info string reports fence the statements with (`sql`, `js`, or
+    /// empty), as the engine registry says.
+    pub fence: &'static str,
     pub server: String,
     pub database: String,
     pub status: Status,
@@ -106,26 +112,6 @@ pub struct TargetReport {
 }
 
 impl TargetReport {
-    /// The entry of `target` with `status` and `message`, no steps yet.
-    pub fn new(
-        target: &crate::reconcile::Target<'_>,
-        status: Status,
-        message: Option<String>,
-    ) -> Self {
-        TargetReport {
-            tenant: target.tenant.name.clone(),
-            blueprint: target.blueprint.name.clone(),
-            engine: target.server.engine,
-            server: target.server.name.clone(),
-            database: target.database.database.clone(),
-            status,
-            fingerprint: None,
-            steps: Arc::new(Vec::new()),
-            message,
-            wave: None,
-        }
-    }
-
     pub fn has(&self, kind: HazardKind) -> bool {
         self.steps.iter().any(|s| s.has(kind))
     }
@@ -136,6 +122,12 @@ impl TargetReport {
 pub struct Group {
     pub blueprint: String,
     pub engine: EngineKind,
+    /// Whether the engine's statements are SQL (reports end each with `;`),
+    /// as the engine registry says.
+    pub sql: bool,
+    /// The info string reports fence the statements with (`sql`, `js`, or
+    /// empty), as the engine registry says.
+    pub fence: &'static str,
     pub status: Status,
     pub steps: Arc<Vec<Step>>,
     pub message: Option<String>,
@@ -251,6 +243,8 @@ fn group(targets: &[TargetReport]) -> Vec<Group> {
                 groups.push(Group {
                     blueprint: t.blueprint.clone(),
                     engine: t.engine,
+                    sql: t.sql,
+                    fence: t.fence,
                     status: t.status,
                     steps: t.steps.clone(),
                     message: t.message.clone(),
