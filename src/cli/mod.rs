@@ -11,10 +11,10 @@ use anyhow::{Context, bail};
 
 use crate::engine;
 use crate::plan::{Format, Mode, PlanOrigin, Report, SavedPlan, render};
-use crate::reconcile::{self, Filters, ProgressMode, Shard, targets::parse_selector};
-use crate::repo::Repo;
+use crate::reconcile::{self, Filters, ProgressMode, Shard};
 use crate::repo::compare::DeclaredChanges;
 use crate::repo::git::GitRepo;
+use crate::repo::{Repo, parse_selector};
 
 /// Exit code: success (for `--detailed-exitcode`: success and nothing to do).
 pub const EXIT_OK: u8 = 0;

@@ -16,7 +16,6 @@ pub use saved::{PlanOrigin, SavedPlan, SavedTarget, check_steps, declared_hash};
 
 use crate::diff::HazardKind;
 use crate::model::EngineKind;
-use crate::reconcile::rollout::WaveReport;
 use crate::repo::compare::DeclaredChanges;
 
 /// Whether a report describes a plan, an apply or a drift check.
@@ -115,6 +114,30 @@ impl TargetReport {
     pub fn has(&self, kind: HazardKind) -> bool {
         self.steps.iter().any(|s| s.has(kind))
     }
+}
+
+/// One wave of a rollout as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaveReport {
+    /// 1-based.
+    pub number: usize,
+    /// What puts a database in this wave, e.g. `wave=canary`, `10%`, `rest`.
+    pub rule: String,
+    /// Every member, in the order they are started.
+    pub members: Vec<Member>,
+    /// `planned` (plan), `converged`, `stopped` (did not converge, or the
+    /// failure budget stopped it), `not-started`.
+    pub status: WaveStatus,
+}
+
+/// Where a wave got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaveStatus {
+    Planned,
+    Converged,
+    Stopped,
+    NotStarted,
 }
 
 /// Tenant databases of one blueprint in the same state with the same steps.

@@ -7,10 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::Serialize;
-
 use super::targets::{Target, identity_hash};
-use crate::plan::Member;
+pub use crate::plan::{WaveReport, WaveStatus};
 use crate::repo::WaveRule;
 
 /// Fewest finished tenant databases of a wave before `--max-failure-rate` is judged.
@@ -24,30 +22,6 @@ pub enum WaveSource {
     /// `--wave-by LABEL`: one wave per value of the label, values in byte
     /// order, tenants without the label last.
     Label(String),
-}
-
-/// One wave of a rollout as reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct WaveReport {
-    /// 1-based.
-    pub number: usize,
-    /// What puts a database in this wave, e.g. `wave=canary`, `10%`, `rest`.
-    pub rule: String,
-    /// Every member, in the order they are started.
-    pub members: Vec<Member>,
-    /// `planned` (plan), `converged`, `stopped` (did not converge, or the
-    /// failure budget stopped it), `not-started`.
-    pub status: WaveStatus,
-}
-
-/// Where a wave got to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WaveStatus {
-    Planned,
-    Converged,
-    Stopped,
-    NotStarted,
 }
 
 /// The targets split into waves: `waves[i]` holds indexes into the target

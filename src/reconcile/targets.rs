@@ -158,16 +158,6 @@ pub fn check_label(repo: &Repo, what: &str, key: &str) -> anyhow::Result<()> {
     bail!("{what}: no tenant has a label {key:?}; {known}");
 }
 
-/// Parses a `key=value` selector; the key must be non-empty.
-pub fn parse_selector(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!(
-            "expected KEY=VALUE (e.g. tier=enterprise), got {s:?}"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::Shard;

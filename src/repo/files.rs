@@ -387,7 +387,7 @@ fn load_waves(rollout: &RolloutFile, file: &Path, diags: &mut Vec<Diagnostic>) -
             continue;
         }
         if let Some(selector) = &wave.selector {
-            match crate::reconcile::targets::parse_selector(selector) {
+            match super::parse_selector(selector) {
                 Ok((k, v)) => waves.push(WaveRule::Selector(k, v)),
                 Err(e) => diags.push(diag(
                     file,

@@ -257,6 +257,16 @@ impl Repo {
     }
 }
 
+/// Parses a `key=value` selector; the key must be non-empty.
+pub fn parse_selector(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!(
+            "expected KEY=VALUE (e.g. tier=enterprise), got {s:?}"
+        )),
+    }
+}
+
 /// Splits and checks a blueprint's schema source for its engine.
 pub(crate) fn check_schema_source(
     file: &Path,
