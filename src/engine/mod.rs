@@ -281,6 +281,9 @@ pub struct EngineDescription {
     pub check_server: fn(&Server) -> Vec<String>,
     /// Connects to a server of this engine.
     pub connect: for<'a> fn(&'a Server) -> BoxFuture<'a, Result<Arc<dyn Engine>, EngineError>>,
+    /// What loading a repository needs to know of it (schema file, `path`
+    /// or `url`, `dev_url`, default naming), handed to `repo/`.
+    pub repo: crate::repo::EngineRules,
     /// Checks what can be checked of a blueprint without any server.
     pub check_offline: for<'a> fn(&'a Blueprint) -> BoxFuture<'a, Result<(), EngineError>>,
 }
@@ -337,6 +340,14 @@ impl crate::repo::EngineChecks for Registry {
         value: &str,
     ) -> Result<(), String> {
         (describe(engine).check_option)(key, value)
+    }
+
+    fn rules(&self, engine: EngineKind) -> crate::repo::EngineRules {
+        describe(engine).repo
+    }
+
+    fn engines(&self) -> Vec<EngineKind> {
+        self.0.iter().map(|d| d.kind).collect()
     }
 }
 

@@ -190,6 +190,30 @@ pub enum Isolation {
     Dedicated,
 }
 
+/// How a blueprint's schema file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaSource {
+    /// `schema.sql`, split into statements of this dialect.
+    Sql(SqlDialect),
+    /// `schema.json`, parsed by the engine's model (`model::parse_json_schema`).
+    Json,
+}
+
+/// What loading needs to know of one engine, which `repo/` does not: each
+/// engine's registry entry holds its rules and the caller passes them in
+/// (through [`EngineChecks`]).
+#[derive(Debug, Clone, Copy)]
+pub struct EngineRules {
+    /// How its blueprint's schema file is read.
+    pub schema: SchemaSource,
+    /// Its servers keep databases in a directory (`path:`), not at a `url:`.
+    pub needs_path: bool,
+    /// Its declared model is built on a server, so `dev_url` applies.
+    pub dev_url: bool,
+    /// Its default `naming:` pattern ([`DEFAULT_NAMING`] or [`DEFAULT_KEYVALUE_NAMING`]).
+    pub default_naming: &'static str,
+}
+
 /// The engine-specific checks run while loading, which `repo/` does not know
 /// (it never imports `engine`): the caller passes the engine registry
 /// (`engine::REGISTRY`), so each message keeps the `file:line:col` of the
@@ -206,6 +230,12 @@ pub trait EngineChecks {
         key: &str,
         value: &str,
     ) -> Result<(), String>;
+
+    /// The loading rules of `engine`.
+    fn rules(&self, engine: EngineKind) -> EngineRules;
+
+    /// Every engine, in the registry's order.
+    fn engines(&self) -> Vec<EngineKind>;
 }
 
 impl Repo {
@@ -271,14 +301,13 @@ pub fn parse_selector(s: &str) -> Result<(String, String), String> {
 pub(crate) fn check_schema_source(
     file: &Path,
     engine: EngineKind,
+    schema: SchemaSource,
     source: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<SqlStatement> {
-    let dialect = match engine {
-        EngineKind::Sqlite => SqlDialect::Sqlite,
-        EngineKind::Postgres => SqlDialect::Postgres,
-        EngineKind::Mysql => SqlDialect::Mysql,
-        EngineKind::Mongodb | EngineKind::Redis => {
+    let dialect = match schema {
+        SchemaSource::Sql(dialect) => dialect,
+        SchemaSource::Json => {
             if let Some(Err(e)) = crate::model::parse_json_schema(engine, source) {
                 diags.push(Diagnostic::new(file, e.line, e.column, e.message));
             }

@@ -549,6 +549,12 @@ pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
     check_option: check_option,
     check_server: super::no_server_check,
     connect,
+    repo: crate::repo::EngineRules {
+        schema: crate::repo::SchemaSource::Sql(crate::sql::SqlDialect::Mysql),
+        needs_path: false,
+        dev_url: true,
+        default_naming: crate::repo::DEFAULT_NAMING,
+    },
     check_offline: super::no_offline_check,
 };
 

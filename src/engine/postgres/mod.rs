@@ -616,6 +616,12 @@ pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
     check_option: super::no_option_check,
     check_server: check_server_options,
     connect,
+    repo: crate::repo::EngineRules {
+        schema: crate::repo::SchemaSource::Sql(crate::sql::SqlDialect::Postgres),
+        needs_path: false,
+        dev_url: true,
+        default_naming: crate::repo::DEFAULT_NAMING,
+    },
     check_offline: super::no_offline_check,
 };
 

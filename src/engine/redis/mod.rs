@@ -463,6 +463,12 @@ pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
     check_option: super::no_option_check,
     check_server: super::no_server_check,
     connect,
+    repo: crate::repo::EngineRules {
+        schema: crate::repo::SchemaSource::Json,
+        needs_path: false,
+        dev_url: false,
+        default_naming: crate::repo::DEFAULT_KEYVALUE_NAMING,
+    },
     check_offline: super::no_offline_check,
 };
 

@@ -280,6 +280,12 @@ pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
     check_option: super::no_option_check,
     check_server: super::no_server_check,
     connect,
+    repo: crate::repo::EngineRules {
+        schema: crate::repo::SchemaSource::Sql(crate::sql::SqlDialect::Sqlite),
+        needs_path: true,
+        dev_url: false,
+        default_naming: crate::repo::DEFAULT_NAMING,
+    },
     check_offline: check_offline,
 };
 
