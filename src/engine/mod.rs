@@ -261,6 +261,9 @@ pub(crate) async fn connect_within<T>(
 /// A future returned by a registry function, borrowing its argument.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
+/// How an engine connects to one of its servers.
+pub type Connect = for<'a> fn(&'a Server) -> BoxFuture<'a, Result<Arc<dyn Engine>, EngineError>>;
+
 /// What one engine says about itself, once, in its folder's `mod.rs`
 /// (`pub const DESCRIPTION`); everything outside `engine/` asks
 /// [`describe`] or [`REGISTRY`] instead of matching on engine names.
@@ -280,7 +283,7 @@ pub struct EngineDescription {
     /// refused here too); one message per problem.
     pub check_server: fn(&Server) -> Vec<String>,
     /// Connects to a server of this engine.
-    pub connect: for<'a> fn(&'a Server) -> BoxFuture<'a, Result<Arc<dyn Engine>, EngineError>>,
+    pub connect: Connect,
     /// What loading a repository needs to know of it (schema file, `path`
     /// or `url`, `dev_url`, default naming), handed to `repo/`.
     pub repo: crate::repo::EngineRules,
@@ -362,6 +365,8 @@ pub async fn check_offline(blueprint: &Blueprint) -> Result<(), EngineError> {
     (describe(blueprint.engine).check_offline)(blueprint).await
 }
 
+pub use crate::names::{HISTORY_TABLE, RESERVED_PREFIX};
+
 #[cfg(test)]
 mod registry_tests {
     use super::*;
@@ -384,5 +389,3 @@ mod registry_tests {
         assert_eq!(REGISTRY.0.len(), 5);
     }
 }
-
-pub use crate::names::{HISTORY_TABLE, RESERVED_PREFIX};

@@ -546,7 +546,7 @@ pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
     kind: EngineKind::Mysql,
     sql: true,
     fence: "sql",
-    check_option: check_option,
+    check_option,
     check_server: super::no_server_check,
     connect,
     repo: crate::repo::EngineRules {

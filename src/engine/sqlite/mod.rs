@@ -286,7 +286,7 @@ pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
         dev_url: false,
         default_naming: crate::repo::DEFAULT_NAMING,
     },
-    check_offline: check_offline,
+    check_offline,
 };
 
 fn connect(
