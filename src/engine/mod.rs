@@ -95,6 +95,24 @@ pub enum EngineError {
     Rejected(String),
     #[error("{0}")]
     Io(String),
+    /// A server's settings cannot be used (no or unexpandable `url`, a URL
+    /// the driver does not accept, no `path`); the message names the server
+    /// and never shows a password.
+    #[error("{0}")]
+    ServerConfig(String),
+    /// A planner was given a model of another kind than its engine's.
+    #[error("{engine} plans {expected} schemas only")]
+    WrongModel {
+        engine: EngineKind,
+        /// The kind of model it plans: `SQL`, `document`, `key-value`.
+        expected: &'static str,
+    },
+    /// A history record could not be encoded for the engine's store.
+    #[error("encoding the history record: {source}")]
+    EncodeHistory {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -387,5 +405,24 @@ mod registry_tests {
             );
         }
         assert_eq!(REGISTRY.0.len(), 5);
+    }
+
+    #[test]
+    fn typed_errors_keep_their_messages() {
+        let wrong = EngineError::WrongModel {
+            engine: EngineKind::Sqlite,
+            expected: "SQL",
+        };
+        assert_eq!(wrong.to_string(), "sqlite plans SQL schemas only");
+        let source = serde_json::from_str::<u8>("x").unwrap_err();
+        let encode = EngineError::EncodeHistory {
+            source: Box::new(source),
+        };
+        assert!(
+            encode
+                .to_string()
+                .starts_with("encoding the history record: ")
+        );
+        assert!(std::error::Error::source(&encode).is_some());
     }
 }

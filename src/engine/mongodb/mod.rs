@@ -73,7 +73,7 @@ pub(crate) fn describe(e: &mongodb::error::Error) -> String {
 impl MongoEngine {
     /// Connects, and checks the server answers (within `connect_timeout`).
     pub async fn new(server: &Server) -> Result<Self, EngineError> {
-        let url = server.resolved_url().map_err(EngineError::Other)?;
+        let url = server.resolved_url().map_err(EngineError::ServerConfig)?;
         let mut options =
             mongodb::options::ClientOptions::parse(&url)
                 .await
@@ -176,9 +176,10 @@ impl Engine for MongoEngine {
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
         match (live, declared) {
             (Schema::Document(live), Schema::Document(declared)) => migrate::plan(live, declared),
-            _ => Err(EngineError::Other(
-                "mongodb plans document schemas only".into(),
-            )),
+            _ => Err(EngineError::WrongModel {
+                engine: EngineKind::Mongodb,
+                expected: "document",
+            }),
         }
     }
 }
@@ -327,8 +328,9 @@ static NEWEST_FIRST: std::sync::LazyLock<Document> =
     std::sync::LazyLock::new(|| doc! { "recordedAt": -1, "_id": -1 });
 
 fn history_document(record: &HistoryRecord) -> Result<Document, EngineError> {
-    mongodb::bson::to_document(record)
-        .map_err(|e| EngineError::Other(format!("encoding the history record: {e}")))
+    mongodb::bson::to_document(record).map_err(|e| EngineError::EncodeHistory {
+        source: Box::new(e),
+    })
 }
 
 fn write_errors(reply: &Document) -> Option<String> {

@@ -55,10 +55,10 @@ pub struct MysqlEngine {
 
 impl MysqlEngine {
     pub fn new(server: &Server) -> Result<Self, EngineError> {
-        let url = server.resolved_url().map_err(EngineError::Other)?;
+        let url = server.resolved_url().map_err(EngineError::ServerConfig)?;
         let options = MySqlConnectOptions::from_str(&url)
             .map_err(|_| {
-                EngineError::Other(format!(
+                EngineError::ServerConfig(format!(
                     "server {}: not a valid MySQL URL: {}",
                     server.name,
                     env::redact(&url)
@@ -404,7 +404,10 @@ impl Engine for MysqlEngine {
             (Schema::Sql(live), Schema::Sql(declared)) => {
                 migrate::plan(live, declared, self.flavor())
             }
-            _ => Err(EngineError::Other("mysql plans SQL schemas only".into())),
+            _ => Err(EngineError::WrongModel {
+                engine: EngineKind::Mysql,
+                expected: "SQL",
+            }),
         }
     }
 }

@@ -95,10 +95,10 @@ pub fn check_server_options(server: &Server) -> Vec<String> {
 impl PostgresEngine {
     /// Reads the server's settings; connects lazily.
     pub fn new(server: &Server) -> Result<Self, EngineError> {
-        let url = server.resolved_url().map_err(EngineError::Other)?;
+        let url = server.resolved_url().map_err(EngineError::ServerConfig)?;
         // The driver's message may quote the URL: never show it.
         let options = PgConnectOptions::from_str(&url).map_err(|_| {
-            EngineError::Other(format!(
+            EngineError::ServerConfig(format!(
                 "server {}: the url is not a valid postgres:// connection URL",
                 server.name
             ))
@@ -479,7 +479,10 @@ impl Engine for PostgresEngine {
             (Schema::Sql(live), Schema::Sql(declared)) => {
                 migrate::plan(live, declared, self.concurrent_indexes)
             }
-            _ => Err(EngineError::Other("postgres plans SQL schemas only".into())),
+            _ => Err(EngineError::WrongModel {
+                engine: EngineKind::Postgres,
+                expected: "SQL",
+            }),
         }
     }
 }

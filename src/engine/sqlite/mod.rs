@@ -31,7 +31,7 @@ pub struct SqliteEngine {
 impl SqliteEngine {
     pub fn new(server: &Server) -> Result<Self, EngineError> {
         let dir = server.path.clone().ok_or_else(|| {
-            EngineError::Other(format!("server {}: sqlite needs a path", server.name))
+            EngineError::ServerConfig(format!("server {}: sqlite needs a path", server.name))
         })?;
         Ok(Self {
             dir,
@@ -109,7 +109,10 @@ impl Engine for SqliteEngine {
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
         match (live, declared) {
             (Schema::Sql(live), Schema::Sql(declared)) => migrate::plan(live, declared),
-            _ => Err(EngineError::Other("sqlite plans SQL schemas only".into())),
+            _ => Err(EngineError::WrongModel {
+                engine: EngineKind::Sqlite,
+                expected: "SQL",
+            }),
         }
     }
 }
