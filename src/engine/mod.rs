@@ -95,6 +95,9 @@ pub enum EngineError {
     Rejected(String),
     #[error("{0}")]
     Io(String),
+    /// A planner bug: what it needed was not there (reported, never expected).
+    #[error("internal: {0}")]
+    Internal(String),
     /// A server's settings cannot be used (no or unexpandable `url`, a URL
     /// the driver does not accept, no `path`); the message names the server
     /// and never shows a password.
