@@ -36,7 +36,7 @@ fn options(mode: Mode) -> Options {
 }
 
 fn run(dir: &std::path::Path, mode: Mode) -> (Duration, Report) {
-    let repo = Repo::load(dir, None).expect("bench repo loads");
+    let repo = Repo::load(dir, None, &tenantctl::engine::REGISTRY).expect("bench repo loads");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let start = Instant::now();
     let report = runtime
@@ -90,7 +90,7 @@ fn main() {
     write(root, "tenants/fleet.yaml", &yaml);
 
     let start = Instant::now();
-    Repo::load(root, None).unwrap();
+    Repo::load(root, None, &tenantctl::engine::REGISTRY).unwrap();
     let load = start.elapsed();
 
     let (create, report) = run(root, Mode::Apply);

@@ -28,7 +28,8 @@ fn text(out: &std::process::Output) -> String {
 /// Loads the repository at `root` and appends `unchecked` to blueprint
 /// `name`'s statements, as if `validate` had let them through.
 fn bypassing_validate(root: &Path, name: &str, unchecked: &[&str]) -> Repo {
-    let mut repo = Repo::load(root, None).unwrap_or_else(|d| panic!("{d:?}"));
+    let mut repo =
+        Repo::load(root, None, &tenantctl::engine::REGISTRY).unwrap_or_else(|d| panic!("{d:?}"));
     let blueprint = repo.blueprints.get_mut(name).expect("blueprint");
     for (i, sql) in unchecked.iter().enumerate() {
         blueprint.statements.push(SqlStatement {

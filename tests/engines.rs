@@ -71,6 +71,39 @@ fn one_tenant_with_all_five_engines_reconciles_in_one_run() {
     ] {
         assert!(plan.stdout.contains(engine_statement), "{}", plan.text());
     }
+    // Each engine's statements are fenced and terminated as its registry
+    // entry says: SQL in ```sql ending with `;`, MongoDB commands in ```js,
+    // Redis commands in a plain fence, neither with `;`.
+    let md = repo.expect(
+        &[
+            "reconcile",
+            "--plan",
+            "--format",
+            "markdown",
+            "--detailed-exitcode",
+        ],
+        2,
+    );
+    let blocks = fenced_blocks(&md.stdout);
+    for (marker, info, semicolons) in [
+        ("CREATE TABLE", "sql", true),
+        ("CREATE TYPE", "sql", true),
+        ("db.runCommand(", "js", false),
+        ("ACL SETUSER", "", false),
+    ] {
+        let block = blocks
+            .iter()
+            .find(|(_, body)| body.contains(marker))
+            .unwrap_or_else(|| panic!("no fenced block with {marker}:\n{}", md.stdout));
+        assert_eq!(block.0, info, "{marker}:\n{}", md.stdout);
+        // A SQL block ends with its last statement's `;`; the others have none.
+        let terminated = if semicolons {
+            block.1.trim_end().ends_with(';')
+        } else {
+            !block.1.lines().any(|l| l.trim_end().ends_with(';'))
+        };
+        assert!(terminated, "{marker}:\n{}", md.stdout);
+    }
     let apply = repo.expect(&["reconcile", "--apply", "--format", "json"], 0);
     let report: serde_json::Value = serde_json::from_str(&apply.stdout).unwrap();
     let statuses: Vec<(String, String)> = report["targets"]
@@ -126,6 +159,33 @@ fn one_tenant_with_all_five_engines_reconciles_in_one_run() {
             .unwrap_or(false)
     });
     assert!(capped);
+}
+
+/// The fenced code blocks of a Markdown text: (info string, body).
+fn fenced_blocks(md: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String, String)> = None;
+    for line in md.lines() {
+        match &mut open {
+            None => {
+                let ticks = line.len() - line.trim_start_matches('`').len();
+                if ticks >= 3 {
+                    let info = line[ticks..].trim().to_string();
+                    open = Some(("`".repeat(ticks), info, String::new()));
+                }
+            }
+            Some((fence, _, body)) => {
+                if line.trim_end() == fence.as_str() {
+                    let (_, info, body) = open.take().unwrap();
+                    blocks.push((info, body));
+                } else {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+            }
+        }
+    }
+    blocks
 }
 
 /// Drops the PostgreSQL and MySQL tenant databases a test created.

@@ -153,12 +153,16 @@ fn load_bounded(root: &Path) -> Result<(), String> {
         .name("fuzz-load".into())
         .spawn(move || {
             let outcome = std::panic::catch_unwind(|| {
-                let loaded = tenantctl::repo::Repo::load(&root, None);
+                let loaded = tenantctl::repo::Repo::load(&root, None, &tenantctl::engine::REGISTRY);
                 if let Err(d) = &loaded {
                     // Rendering the diagnostics is part of the contract too.
                     let _ = d.to_string();
                 }
-                let _ = tenantctl::repo::Repo::load(&root, Some("staging"));
+                let _ = tenantctl::repo::Repo::load(
+                    &root,
+                    Some("staging"),
+                    &tenantctl::engine::REGISTRY,
+                );
             });
             let _ = tx.send(outcome.is_ok());
         })
@@ -183,9 +187,9 @@ fn mutated_repositories_never_panic_or_hang() {
         .collect();
     write_repo(pristine.path(), &pristine_files);
     assert!(
-        tenantctl::repo::Repo::load(pristine.path(), None).is_ok(),
+        tenantctl::repo::Repo::load(pristine.path(), None, &tenantctl::engine::REGISTRY).is_ok(),
         "the base repository must be valid: {:?}",
-        tenantctl::repo::Repo::load(pristine.path(), None)
+        tenantctl::repo::Repo::load(pristine.path(), None, &tenantctl::engine::REGISTRY)
             .err()
             .map(|d| d.to_string())
     );

@@ -9,11 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use anyhow::{Context, bail};
 
+use crate::engine;
 use crate::plan::{Format, Mode, PlanOrigin, Report, SavedPlan, render};
-use crate::reconcile::{self, Filters, ProgressMode, Shard, targets::parse_selector};
-use crate::repo::Repo;
+use crate::reconcile::{self, Filters, ProgressMode, Shard};
 use crate::repo::compare::DeclaredChanges;
 use crate::repo::git::GitRepo;
+use crate::repo::{Repo, parse_selector};
 
 /// Exit code: success (for `--detailed-exitcode`: success and nothing to do).
 pub const EXIT_OK: u8 = 0;
@@ -309,7 +310,7 @@ fn read(cli: &Cli) -> anyhow::Result<Declared<Result<Repo, crate::diagnostic::Di
         Some(rev) => {
             let git = GitRepo::discover(&cli.repo).context("--rev")?;
             let source = git.at(rev)?;
-            let repo = Repo::load_from(&source, &cli.repo, cli.env.as_deref());
+            let repo = Repo::load_from(&source, &cli.repo, cli.env.as_deref(), &engine::REGISTRY);
             let commit = Some(source.commit.clone());
             drop(source);
             Ok(Declared {
@@ -322,7 +323,7 @@ fn read(cli: &Cli) -> anyhow::Result<Declared<Result<Repo, crate::diagnostic::Di
             let git = GitRepo::discover(&cli.repo).ok();
             let commit = git.as_ref().and_then(GitRepo::head);
             Ok(Declared {
-                repo: Repo::load(&cli.repo, cli.env.as_deref()),
+                repo: Repo::load(&cli.repo, cli.env.as_deref(), &engine::REGISTRY),
                 git,
                 commit,
             })
@@ -350,7 +351,8 @@ fn load_saved(cli: &Cli, args: &ReconcileArgs, plan: &SavedPlan) -> anyhow::Resu
                 cli.repo.display()
             );
         }
-        let repo = Repo::load(&cli.repo, env).map_err(|d| diagnostics_error(d, &cli.repo, None))?;
+        let repo = Repo::load(&cli.repo, env, &engine::REGISTRY)
+            .map_err(|d| diagnostics_error(d, &cli.repo, None))?;
         plan.check_declared(&repo, "the worktree")
             .map_err(anyhow::Error::msg)?;
         return Ok(Declared {
@@ -386,7 +388,7 @@ fn load_saved(cli: &Cli, args: &ReconcileArgs, plan: &SavedPlan) -> anyhow::Resu
         }
     }
     let source = git.at(commit)?;
-    let at_commit = Repo::load_from(&source, &cli.repo, env)
+    let at_commit = Repo::load_from(&source, &cli.repo, env, &engine::REGISTRY)
         .map_err(|d| diagnostics_error(d, &cli.repo, Some(commit)))?;
     drop(source);
     let refusal = match plan.check_declared(&at_commit, &format!("the repository at {}", plan.at()))
@@ -401,8 +403,8 @@ fn load_saved(cli: &Cli, args: &ReconcileArgs, plan: &SavedPlan) -> anyhow::Resu
         Err(refusal) => refusal,
     };
     if plan.dirty && args.allow_dirty {
-        let worktree =
-            Repo::load(&cli.repo, env).map_err(|d| diagnostics_error(d, &cli.repo, None))?;
+        let worktree = Repo::load(&cli.repo, env, &engine::REGISTRY)
+            .map_err(|d| diagnostics_error(d, &cli.repo, None))?;
         if plan.check_declared(&worktree, "the worktree").is_ok() {
             return Ok(Declared {
                 repo: worktree,
@@ -550,8 +552,9 @@ fn run(cli: Cli, color: bool) -> anyhow::Result<u8> {
                     .as_ref()
                     .context("--base needs the repository to be inside a git repository")?;
                 let source = git.at(base)?;
-                let base_repo = Repo::load_from(&source, &cli.repo, cli.env.as_deref())
-                    .map_err(|d| diagnostics_error(d, &cli.repo, Some(base)))?;
+                let base_repo =
+                    Repo::load_from(&source, &cli.repo, cli.env.as_deref(), &engine::REGISTRY)
+                        .map_err(|d| diagnostics_error(d, &cli.repo, Some(base)))?;
                 let declared_changes =
                     DeclaredChanges::between(&base_repo, &declared.repo, &source.commit);
                 if !args.all {

@@ -95,6 +95,27 @@ pub enum EngineError {
     Rejected(String),
     #[error("{0}")]
     Io(String),
+    /// A planner bug: what it needed was not there (reported, never expected).
+    #[error("internal: {0}")]
+    Internal(String),
+    /// A server's settings cannot be used (no or unexpandable `url`, a URL
+    /// the driver does not accept, no `path`); the message names the server
+    /// and never shows a password.
+    #[error("{0}")]
+    ServerConfig(String),
+    /// A planner was given a model of another kind than its engine's.
+    #[error("{engine} plans {expected} schemas only")]
+    WrongModel {
+        engine: EngineKind,
+        /// The kind of model it plans: `SQL`, `document`, `key-value`.
+        expected: &'static str,
+    },
+    /// A history record could not be encoded for the engine's store.
+    #[error("encoding the history record: {source}")]
+    EncodeHistory {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -252,22 +273,6 @@ pub trait Connection: Send {
     async fn last_applied(&mut self) -> Result<Option<HistoryRecord>, EngineError>;
 }
 
-/// Checks one `options:` entry of a blueprint of `engine` offline (for
-/// `tenantctl validate`); the error says what is wrong.
-pub fn check_blueprint_option(engine: EngineKind, key: &str, value: &str) -> Result<(), String> {
-    match engine {
-        EngineKind::Mysql => mysql::check_option(key, value),
-        _ => Ok(()),
-    }
-}
-
-/// Checks a server's engine-specific settings offline (for `validate`);
-/// one message per problem. Only PostgreSQL has such settings today, and it
-/// also refuses them on servers of other engines.
-pub fn check_server(server: &Server) -> Vec<String> {
-    postgres::check_server_options(server)
-}
-
 /// Runs a SQL driver's connection attempt for at most `limit` (the server's
 /// `connect_timeout`), so an unreachable server fails fast: with the driver's
 /// own reason (e.g. "connection refused") when it has one, with a timeout
@@ -288,24 +293,153 @@ pub(crate) async fn connect_within<T>(
     }
 }
 
-/// The engine serving `server`.
-pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
-    match server.engine {
-        EngineKind::Sqlite => Ok(Arc::new(sqlite::SqliteEngine::new(server)?)),
-        EngineKind::Mysql => Ok(Arc::new(mysql::MysqlEngine::new(server)?)),
-        EngineKind::Postgres => Ok(Arc::new(postgres::PostgresEngine::new(server)?)),
-        EngineKind::Mongodb => Ok(Arc::new(mongodb::MongoEngine::new(server).await?)),
-        EngineKind::Redis => Ok(Arc::new(redis::RedisEngine::new(server)?)),
+/// A future returned by a registry function, borrowing its argument.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// How an engine connects to one of its servers.
+pub type Connect = for<'a> fn(&'a Server) -> BoxFuture<'a, Result<Arc<dyn Engine>, EngineError>>;
+
+/// What one engine says about itself, once, in its folder's `mod.rs`
+/// (`pub const DESCRIPTION`); everything outside `engine/` asks
+/// [`describe`] or [`REGISTRY`] instead of matching on engine names.
+#[derive(Clone, Copy)]
+pub struct EngineDescription {
+    pub kind: EngineKind,
+    /// Whether its blueprints and statements are SQL (reports end each
+    /// statement with `;`).
+    pub sql: bool,
+    /// The info string reports fence its statements with (`sql`, `js`),
+    /// empty for a plain fence.
+    pub fence: &'static str,
+    /// Checks one `options:` entry of a blueprint of this engine offline.
+    pub check_option: fn(&str, &str) -> Result<(), String>,
+    /// Checks this engine's own server settings offline, on a server of any
+    /// engine (settings of this engine on another engine's server are
+    /// refused here too); one message per problem.
+    pub check_server: fn(&Server) -> Vec<String>,
+    /// Connects to a server of this engine.
+    pub connect: Connect,
+    /// What loading a repository needs to know of it (schema file, `path`
+    /// or `url`, `dev_url`, default naming), handed to `repo/`.
+    pub repo: crate::repo::EngineRules,
+    /// Checks what can be checked of a blueprint without any server.
+    pub check_offline: for<'a> fn(&'a Blueprint) -> BoxFuture<'a, Result<(), EngineError>>,
+}
+
+/// For engines without blueprint options.
+pub(crate) fn no_option_check(_key: &str, _value: &str) -> Result<(), String> {
+    Ok(())
+}
+
+/// For engines without server settings of their own.
+pub(crate) fn no_server_check(_server: &Server) -> Vec<String> {
+    Vec::new()
+}
+
+/// For engines whose blueprints need their server to be checked.
+pub(crate) fn no_offline_check(_blueprint: &Blueprint) -> BoxFuture<'_, Result<(), EngineError>> {
+    Box::pin(async { Ok(()) })
+}
+
+/// Every engine tenantctl manages: adding an engine is its folder plus one
+/// line here (and its `model::EngineKind` variant).
+pub struct Registry(pub &'static [EngineDescription]);
+
+/// The engines, one line each.
+pub const REGISTRY: Registry = Registry(&[
+    postgres::DESCRIPTION,
+    mysql::DESCRIPTION,
+    sqlite::DESCRIPTION,
+    mongodb::DESCRIPTION,
+    redis::DESCRIPTION,
+]);
+
+/// The description of `kind`.
+pub fn describe(kind: EngineKind) -> &'static EngineDescription {
+    REGISTRY
+        .0
+        .iter()
+        .find(|d| d.kind == kind)
+        .unwrap_or_else(|| panic!("engine {kind} is missing from engine::REGISTRY"))
+}
+
+impl crate::repo::EngineChecks for Registry {
+    fn check_server(&self, server: &Server) -> Vec<String> {
+        self.0
+            .iter()
+            .flat_map(|d| (d.check_server)(server))
+            .collect()
+    }
+
+    fn check_blueprint_option(
+        &self,
+        engine: EngineKind,
+        key: &str,
+        value: &str,
+    ) -> Result<(), String> {
+        (describe(engine).check_option)(key, value)
+    }
+
+    fn rules(&self, engine: EngineKind) -> crate::repo::EngineRules {
+        describe(engine).repo
+    }
+
+    fn engines(&self) -> Vec<EngineKind> {
+        self.0.iter().map(|d| d.kind).collect()
     }
 }
 
-/// Checks what can be checked of a blueprint without any server: SQLite
-/// blueprints are executed in memory; other engines need their server.
+/// The engine serving `server`.
+pub async fn connect(server: &Server) -> Result<Arc<dyn Engine>, EngineError> {
+    (describe(server.engine).connect)(server).await
+}
+
+/// Checks what can be checked of a blueprint without any server (SQLite
+/// blueprints are executed in memory; other engines need their server).
 pub async fn check_offline(blueprint: &Blueprint) -> Result<(), EngineError> {
-    match blueprint.engine {
-        EngineKind::Sqlite => sqlite::declared_schema(blueprint).await.map(|_| ()),
-        _ => Ok(()),
-    }
+    (describe(blueprint.engine).check_offline)(blueprint).await
 }
 
 pub use crate::names::{HISTORY_TABLE, RESERVED_PREFIX};
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_kind_is_registered_once() {
+        for kind in [
+            EngineKind::Postgres,
+            EngineKind::Mysql,
+            EngineKind::Sqlite,
+            EngineKind::Mongodb,
+            EngineKind::Redis,
+        ] {
+            assert_eq!(
+                REGISTRY.0.iter().filter(|d| d.kind == kind).count(),
+                1,
+                "{kind}"
+            );
+        }
+        assert_eq!(REGISTRY.0.len(), 5);
+    }
+
+    #[test]
+    fn typed_errors_keep_their_messages() {
+        let wrong = EngineError::WrongModel {
+            engine: EngineKind::Sqlite,
+            expected: "SQL",
+        };
+        assert_eq!(wrong.to_string(), "sqlite plans SQL schemas only");
+        let source = serde_json::from_str::<u8>("x").unwrap_err();
+        let encode = EngineError::EncodeHistory {
+            source: Box::new(source),
+        };
+        assert!(
+            encode
+                .to_string()
+                .starts_with("encoding the history record: ")
+        );
+        assert!(std::error::Error::source(&encode).is_some());
+    }
+}

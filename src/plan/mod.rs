@@ -91,6 +91,12 @@ pub struct TargetReport {
     pub tenant: String,
     pub blueprint: String,
     pub engine: EngineKind,
+    /// Whether the engine's statements are SQL (reports end each with `;`),
+    /// as the engine registry says.
+    pub sql: bool,
+    /// The info string reports fence the statements with (`sql`, `js`, or
+    /// empty), as the engine registry says.
+    pub fence: &'static str,
     pub server: String,
     pub database: String,
     pub status: Status,
@@ -102,6 +108,12 @@ pub struct TargetReport {
     pub message: Option<String>,
     /// The rollout wave it belongs to (1-based), when the run has waves.
     pub wave: Option<usize>,
+}
+
+impl TargetReport {
+    pub fn has(&self, kind: HazardKind) -> bool {
+        self.steps.iter().any(|s| s.has(kind))
+    }
 }
 
 /// One wave of a rollout as reported.
@@ -128,17 +140,17 @@ pub enum WaveStatus {
     NotStarted,
 }
 
-impl TargetReport {
-    pub fn has(&self, kind: HazardKind) -> bool {
-        self.steps.iter().any(|s| s.has(kind))
-    }
-}
-
 /// Tenant databases of one blueprint in the same state with the same steps.
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
     pub blueprint: String,
     pub engine: EngineKind,
+    /// Whether the engine's statements are SQL (reports end each with `;`),
+    /// as the engine registry says.
+    pub sql: bool,
+    /// The info string reports fence the statements with (`sql`, `js`, or
+    /// empty), as the engine registry says.
+    pub fence: &'static str,
     pub status: Status,
     pub steps: Arc<Vec<Step>>,
     pub message: Option<String>,
@@ -254,6 +266,8 @@ fn group(targets: &[TargetReport]) -> Vec<Group> {
                 groups.push(Group {
                     blueprint: t.blueprint.clone(),
                     engine: t.engine,
+                    sql: t.sql,
+                    fence: t.fence,
                     status: t.status,
                     steps: t.steps.clone(),
                     message: t.message.clone(),

@@ -234,6 +234,8 @@ mod tests {
             tenant: tenant.clone(),
             blueprint: "app".into(),
             engine: crate::model::EngineKind::Sqlite,
+            sql: true,
+            fence: "sql",
             server: "local".into(),
             database: format!("app__{tenant}"),
             status: Status::Changes,

@@ -183,6 +183,8 @@ pub(super) async fn orphans(repo: &Repo, shared: &Shared, filters: &Filters) -> 
                     tenant,
                     blueprint: blueprint.name.clone(),
                     engine: server.engine,
+                    sql: crate::engine::describe(server.engine).sql,
+                    fence: crate::engine::describe(server.engine).fence,
                     server: server_name.clone(),
                     database: database.clone(),
                     status: Status::Orphan,

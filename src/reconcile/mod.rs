@@ -201,7 +201,7 @@ pub async fn run(repo: &Repo, options: &Options) -> anyhow::Result<Report> {
             split
                 .unassigned
                 .iter()
-                .map(|&m| targets[m].report(Status::Skipped, Some(reason.into()))),
+                .map(|&m| target_report(&targets[m], Status::Skipped, Some(reason.into()))),
         );
     } else {
         let mut wave_of: Vec<Option<usize>> = vec![None; targets.len()];
@@ -257,9 +257,37 @@ fn wave_report(number: usize, rule: &str, batch: &[Target<'_>]) -> WaveReport {
     }
 }
 
+/// The entry of `target` with `status` and `message`, no steps yet; how
+/// its statements are shown comes from the engine registry.
+pub(crate) fn target_report(
+    target: &Target<'_>,
+    status: Status,
+    message: Option<String>,
+) -> TargetReport {
+    let engine = engine::describe(target.server.engine);
+    TargetReport {
+        tenant: target.tenant.name.clone(),
+        blueprint: target.blueprint.name.clone(),
+        engine: target.server.engine,
+        sql: engine.sql,
+        fence: engine.fence,
+        server: target.server.name.clone(),
+        database: target.database.database.clone(),
+        status,
+        fingerprint: None,
+        steps: Arc::new(Vec::new()),
+        message,
+        wave: None,
+    }
+}
+
 /// The report of a target that was not started, and why.
 fn skipped(target: &Target<'_>, wave: Option<usize>, reason: &str) -> TargetReport {
-    let mut report = target.report(Status::Skipped, Some(format!("not started: {reason}")));
+    let mut report = target_report(
+        target,
+        Status::Skipped,
+        Some(format!("not started: {reason}")),
+    );
     report.wave = wave;
     report
 }
@@ -415,7 +443,7 @@ async fn run_target(
     {
         return skipped(target, None, &reason);
     }
-    let mut report = target.report(Status::Failed, None);
+    let mut report = target_report(target, Status::Failed, None);
     let engine = match &shared.engines[&target.server.name] {
         Ok(e) => e.clone(),
         Err(e) => {

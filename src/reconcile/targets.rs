@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 
 use anyhow::bail;
 
-use crate::plan::{Status, TargetReport};
 use crate::repo::{Blueprint, Repo, Server, Tenant, TenantDatabase};
 
 /// Which tenant databases to work on; empty lists mean all.
@@ -157,26 +156,6 @@ pub fn check_label(repo: &Repo, what: &str, key: &str) -> anyhow::Result<()> {
         )
     };
     bail!("{what}: no tenant has a label {key:?}; {known}");
-}
-
-pub use crate::repo::parse_selector;
-
-impl Target<'_> {
-    /// The report entry of this target with `status` and `message`, no steps yet.
-    pub fn report(&self, status: Status, message: Option<String>) -> TargetReport {
-        TargetReport {
-            tenant: self.tenant.name.clone(),
-            blueprint: self.blueprint.name.clone(),
-            engine: self.server.engine,
-            server: self.server.name.clone(),
-            database: self.database.database.clone(),
-            status,
-            fingerprint: None,
-            steps: std::sync::Arc::new(Vec::new()),
-            message,
-            wave: None,
-        }
-    }
 }
 
 #[cfg(test)]

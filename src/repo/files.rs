@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::yaml::{self, position};
 use super::{
-    Blueprint, CONFIG_FILE, DEFAULT_KEYVALUE_NAMING, DEFAULT_NAMING, Isolation, RepoSource, Seen,
-    Server, Tenant, TenantDatabase, WaveRule, check_naming, check_schema_source, hash_blueprint,
+    Blueprint, CONFIG_FILE, EngineChecks, Isolation, RepoSource, Seen, Server, Tenant,
+    TenantDatabase, WaveRule, check_naming, check_schema_source, hash_blueprint,
 };
 use crate::diagnostic::{Diagnostic, Position};
 use crate::model::EngineKind;
@@ -201,6 +201,7 @@ pub(super) fn load_config(
     source: &dyn RepoSource,
     root: &Path,
     env: Option<&str>,
+    checks: &dyn EngineChecks,
     diags: &mut Vec<Diagnostic>,
 ) -> LoadedConfig {
     let file = Path::new(CONFIG_FILE);
@@ -276,12 +277,13 @@ pub(super) fn load_config(
             s.max_connections = o.max_connections.or(s.max_connections);
         }
         let engine = *s.engine;
-        match engine {
-            EngineKind::Sqlite if s.path.is_none() => {
-                diags.push(diag(file, pos, format!("server {}: engine sqlite needs `path:` (a directory for the database files)", name.as_str())));
+        let rules = checks.rules(engine);
+        match rules.needs_path {
+            true if s.path.is_none() => {
+                diags.push(diag(file, pos, format!("server {}: engine {engine} needs `path:` (a directory for the database files)", name.as_str())));
             }
-            EngineKind::Sqlite => {}
-            _ if s.url.is_none() => {
+            true => {}
+            false if s.url.is_none() => {
                 diags.push(diag(
                     file,
                     pos,
@@ -293,13 +295,20 @@ pub(super) fn load_config(
             }
             _ => {}
         }
-        if s.dev_url.is_some() && !matches!(engine, EngineKind::Postgres | EngineKind::Mysql) {
+        if s.dev_url.is_some() && !rules.dev_url {
+            let built_on_server: Vec<String> = checks
+                .engines()
+                .into_iter()
+                .filter(|&e| checks.rules(e).dev_url)
+                .map(|e| e.to_string())
+                .collect();
             diags.push(diag(
                 file,
                 pos,
                 format!(
-                    "server {}: `dev_url` is for engines postgres and mysql (a {engine} declared model is not built on the server)",
-                    name.as_str()
+                    "server {}: `dev_url` is for engines {} (a {engine} declared model is not built on the server)",
+                    name.as_str(),
+                    built_on_server.join(" and ")
                 ),
             ));
         }
@@ -348,7 +357,7 @@ pub(super) fn load_config(
                 tenant_schemas_in,
             },
         );
-        for problem in crate::engine::check_server(&loaded.servers[name.as_str()]) {
+        for problem in checks.check_server(&loaded.servers[name.as_str()]) {
             diags.push(diag(
                 file,
                 pos,
@@ -438,6 +447,7 @@ fn load_waves(rollout: &RolloutFile, file: &Path, diags: &mut Vec<Diagnostic>) -
 pub(super) fn load_blueprints(
     source: &dyn RepoSource,
     servers: Option<&BTreeMap<String, Server>>,
+    checks: &dyn EngineChecks,
     diags: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, Blueprint> {
     let mut blueprints = BTreeMap::new();
@@ -496,11 +506,10 @@ pub(super) fn load_blueprints(
                 }
                 n.to_string()
             }
-            None if engine == EngineKind::Redis => DEFAULT_KEYVALUE_NAMING.to_string(),
-            None => DEFAULT_NAMING.to_string(),
+            None => checks.rules(engine).default_naming.to_string(),
         };
         for (key, value) in &meta.options {
-            if let Err(e) = crate::engine::check_blueprint_option(engine, key, value) {
+            if let Err(e) = checks.check_blueprint_option(engine, key, value) {
                 diags.push(diag(&meta_path, position(value), e));
             }
         }
@@ -515,7 +524,13 @@ pub(super) fn load_blueprints(
             ));
             continue;
         };
-        let statements = check_schema_source(&schema_path, engine, &schema, diags);
+        let statements = check_schema_source(
+            &schema_path,
+            engine,
+            checks.rules(engine).schema,
+            &schema,
+            diags,
+        );
         blueprints.insert(
             name.clone(),
             Blueprint {

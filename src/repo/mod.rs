@@ -190,14 +190,68 @@ pub enum Isolation {
     Dedicated,
 }
 
+/// How a blueprint's schema file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaSource {
+    /// `schema.sql`, split into statements of this dialect.
+    Sql(SqlDialect),
+    /// `schema.json`, parsed by the engine's model (`model::parse_json_schema`).
+    Json,
+}
+
+/// What loading needs to know of one engine, which `repo/` does not: each
+/// engine's registry entry holds its rules and the caller passes them in
+/// (through [`EngineChecks`]).
+#[derive(Debug, Clone, Copy)]
+pub struct EngineRules {
+    /// How its blueprint's schema file is read.
+    pub schema: SchemaSource,
+    /// Its servers keep databases in a directory (`path:`), not at a `url:`.
+    pub needs_path: bool,
+    /// Its declared model is built on a server, so `dev_url` applies.
+    pub dev_url: bool,
+    /// Its default `naming:` pattern ([`DEFAULT_NAMING`] or [`DEFAULT_KEYVALUE_NAMING`]).
+    pub default_naming: &'static str,
+}
+
+/// The engine-specific checks run while loading, which `repo/` does not know
+/// (it never imports `engine`): the caller passes the engine registry
+/// (`engine::REGISTRY`), so each message keeps the `file:line:col` of the
+/// setting it is about.
+pub trait EngineChecks {
+    /// One message per problem with a server's engine-specific settings.
+    fn check_server(&self, server: &Server) -> Vec<String>;
+
+    /// Checks one `options:` entry of a blueprint of `engine`; the error
+    /// says what is wrong.
+    fn check_blueprint_option(
+        &self,
+        engine: EngineKind,
+        key: &str,
+        value: &str,
+    ) -> Result<(), String>;
+
+    /// The loading rules of `engine`.
+    fn rules(&self, engine: EngineKind) -> EngineRules;
+
+    /// Every engine, in the registry's order.
+    fn engines(&self) -> Vec<EngineKind>;
+}
+
 impl Repo {
     /// Loads the repository in the worktree at `root`, with the overrides of
     /// environment `env` applied.
-    pub fn load(root: &Path, env: Option<&str>) -> Result<Repo, Diagnostics> {
+    /// `checks` are the engines' own checks of server settings and
+    /// blueprint options (the engine registry's, passed in by the caller).
+    pub fn load(
+        root: &Path,
+        env: Option<&str>,
+        checks: &dyn EngineChecks,
+    ) -> Result<Repo, Diagnostics> {
         let source = Worktree {
             root: root.to_path_buf(),
         };
-        Self::load_from(&source, root, env)
+        Self::load_from(&source, root, env, checks)
     }
 
     /// Loads a repository from any source (worktree or git revision).
@@ -205,11 +259,12 @@ impl Repo {
         source: &dyn RepoSource,
         root: &Path,
         env: Option<&str>,
+        checks: &dyn EngineChecks,
     ) -> Result<Repo, Diagnostics> {
         let mut diags = Vec::new();
-        let config = files::load_config(source, root, env, &mut diags);
+        let config = files::load_config(source, root, env, checks, &mut diags);
         let servers = config.parsed.then_some(&config.servers);
-        let blueprints = files::load_blueprints(source, servers, &mut diags);
+        let blueprints = files::load_blueprints(source, servers, checks, &mut diags);
         let tenants = files::load_tenants(source, servers, &blueprints, &mut diags);
         identity::check(&config.servers, &tenants, &mut diags);
         if !diags.is_empty() {
@@ -232,18 +287,27 @@ impl Repo {
     }
 }
 
+/// Parses a `key=value` selector; the key must be non-empty.
+pub fn parse_selector(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!(
+            "expected KEY=VALUE (e.g. tier=enterprise), got {s:?}"
+        )),
+    }
+}
+
 /// Splits and checks a blueprint's schema source for its engine.
 pub(crate) fn check_schema_source(
     file: &Path,
     engine: EngineKind,
+    schema: SchemaSource,
     source: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<SqlStatement> {
-    let dialect = match engine {
-        EngineKind::Sqlite => SqlDialect::Sqlite,
-        EngineKind::Postgres => SqlDialect::Postgres,
-        EngineKind::Mysql => SqlDialect::Mysql,
-        EngineKind::Mongodb | EngineKind::Redis => {
+    let dialect = match schema {
+        SchemaSource::Sql(dialect) => dialect,
+        SchemaSource::Json => {
             if let Some(Err(e)) = crate::model::parse_json_schema(engine, source) {
                 diags.push(Diagnostic::new(file, e.line, e.column, e.message));
             }
@@ -289,13 +353,3 @@ pub(crate) fn check_naming(pattern: &str) -> Result<(), String> {
 
 /// First declaration of each key, to report duplicates with both places.
 pub(crate) type Seen = HashMap<String, (PathBuf, Position)>;
-
-/// Parses a `key=value` selector; the key must be non-empty.
-pub fn parse_selector(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!(
-            "expected KEY=VALUE (e.g. tier=enterprise), got {s:?}"
-        )),
-    }
-}

@@ -73,7 +73,7 @@ pub(crate) fn describe(e: &mongodb::error::Error) -> String {
 impl MongoEngine {
     /// Connects, and checks the server answers (within `connect_timeout`).
     pub async fn new(server: &Server) -> Result<Self, EngineError> {
-        let url = server.resolved_url().map_err(EngineError::Other)?;
+        let url = server.resolved_url().map_err(EngineError::ServerConfig)?;
         let mut options =
             mongodb::options::ClientOptions::parse(&url)
                 .await
@@ -176,9 +176,10 @@ impl Engine for MongoEngine {
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
         match (live, declared) {
             (Schema::Document(live), Schema::Document(declared)) => migrate::plan(live, declared),
-            _ => Err(EngineError::Other(
-                "mongodb plans document schemas only".into(),
-            )),
+            _ => Err(EngineError::WrongModel {
+                engine: EngineKind::Mongodb,
+                expected: "document",
+            }),
         }
     }
 }
@@ -327,8 +328,9 @@ static NEWEST_FIRST: std::sync::LazyLock<Document> =
     std::sync::LazyLock::new(|| doc! { "recordedAt": -1, "_id": -1 });
 
 fn history_document(record: &HistoryRecord) -> Result<Document, EngineError> {
-    mongodb::bson::to_document(record)
-        .map_err(|e| EngineError::Other(format!("encoding the history record: {e}")))
+    mongodb::bson::to_document(record).map_err(|e| EngineError::EncodeHistory {
+        source: Box::new(e),
+    })
 }
 
 fn write_errors(reply: &Document) -> Option<String> {
@@ -358,4 +360,29 @@ fn is_duplicate_key(reply: &Document) -> bool {
 
 fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_default()
+}
+
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Mongodb,
+    sql: false,
+    fence: "js",
+    check_option: super::no_option_check,
+    check_server: super::no_server_check,
+    connect,
+    repo: crate::repo::EngineRules {
+        schema: crate::repo::SchemaSource::Json,
+        needs_path: false,
+        dev_url: false,
+        default_naming: crate::repo::DEFAULT_NAMING,
+    },
+    check_offline: super::no_offline_check,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(MongoEngine::new(server).await?) as std::sync::Arc<dyn Engine>)
+    })
 }

@@ -137,7 +137,7 @@ pub(super) fn plan(
 fn ddl(definition: Option<&str>, kind: &str, name: &str) -> Result<String, EngineError> {
     definition
         .map(str::to_string)
-        .ok_or_else(|| EngineError::Other(format!("internal: no declared SQL for {kind} {name}")))
+        .ok_or_else(|| EngineError::Internal(format!("no declared SQL for {kind} {name}")))
 }
 
 /// MySQL refuses to change the type of a column a foreign key uses (on
@@ -289,9 +289,7 @@ fn remove_element(ddl: &str, line: &str) -> String {
 }
 
 fn missing(what: &str, table: &str) -> EngineError {
-    EngineError::Other(format!(
-        "internal: the declared DDL of table {table} has no {what}"
-    ))
+    EngineError::Internal(format!("the declared DDL of table {table} has no {what}"))
 }
 
 /// Renders the changes to one table: foreign keys dropped (into `first`),

@@ -55,10 +55,10 @@ pub struct MysqlEngine {
 
 impl MysqlEngine {
     pub fn new(server: &Server) -> Result<Self, EngineError> {
-        let url = server.resolved_url().map_err(EngineError::Other)?;
+        let url = server.resolved_url().map_err(EngineError::ServerConfig)?;
         let options = MySqlConnectOptions::from_str(&url)
             .map_err(|_| {
-                EngineError::Other(format!(
+                EngineError::ServerConfig(format!(
                     "server {}: not a valid MySQL URL: {}",
                     server.name,
                     env::redact(&url)
@@ -404,7 +404,10 @@ impl Engine for MysqlEngine {
             (Schema::Sql(live), Schema::Sql(declared)) => {
                 migrate::plan(live, declared, self.flavor())
             }
-            _ => Err(EngineError::Other("mysql plans SQL schemas only".into())),
+            _ => Err(EngineError::WrongModel {
+                engine: EngineKind::Mysql,
+                expected: "SQL",
+            }),
         }
     }
 }
@@ -538,6 +541,31 @@ impl Applier for MysqlDatabase {
         let binds = vec![self.name.clone(), HISTORY_TABLE.into()];
         SqlHistory::new(&mut self.conn, &HISTORY, quote_ident(HISTORY_TABLE), binds)
     }
+}
+
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Mysql,
+    sql: true,
+    fence: "sql",
+    check_option,
+    check_server: super::no_server_check,
+    connect,
+    repo: crate::repo::EngineRules {
+        schema: crate::repo::SchemaSource::Sql(crate::sql::SqlDialect::Mysql),
+        needs_path: false,
+        dev_url: true,
+        default_naming: crate::repo::DEFAULT_NAMING,
+    },
+    check_offline: super::no_offline_check,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(MysqlEngine::new(server)?) as std::sync::Arc<dyn Engine>)
+    })
 }
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ fn object_step(change: &Change, concurrent: bool) -> Result<Step, EngineError> {
     Ok(match change {
         Change::CreateIndex { index, new_table } => {
             let ddl = index.definition.clone().ok_or_else(|| {
-                EngineError::Other(format!("internal: no definition for index {}", index.name))
+                EngineError::Internal(format!("no definition for index {}", index.name))
             })?;
             if concurrent && !new_table {
                 let ddl = ddl.replacen(" INDEX ", " INDEX CONCURRENTLY ", 1);
@@ -159,7 +159,7 @@ fn object_step(change: &Change, concurrent: bool) -> Result<Step, EngineError> {
         }
         Change::CreateView(v) => {
             let ddl = v.ddl.clone().ok_or_else(|| {
-                EngineError::Other(format!("internal: no definition for view {}", v.name))
+                EngineError::Internal(format!("no definition for view {}", v.name))
             })?;
             Step::for_change(change, vec![ddl])
         }
@@ -173,7 +173,7 @@ fn object_step(change: &Change, concurrent: bool) -> Result<Step, EngineError> {
         ),
         Change::CreateTrigger(t) => {
             let ddl = t.ddl.clone().ok_or_else(|| {
-                EngineError::Other(format!("internal: no definition for trigger {}", t.name))
+                EngineError::Internal(format!("no definition for trigger {}", t.name))
             })?;
             Step::for_change(change, vec![ddl])
         }
@@ -428,7 +428,7 @@ fn add_foreign_key(table: &str, fk: &ForeignKey) -> String {
 
 fn drop_constraint(table: &str, name: Option<&str>) -> Result<String, EngineError> {
     let name =
-        name.ok_or_else(|| EngineError::Other(format!("internal: unnamed constraint on {table}")))?;
+        name.ok_or_else(|| EngineError::Internal(format!("unnamed constraint on {table}")))?;
     Ok(format!(
         "ALTER TABLE {} DROP CONSTRAINT {}",
         quote_name(table),

@@ -95,10 +95,10 @@ pub fn check_server_options(server: &Server) -> Vec<String> {
 impl PostgresEngine {
     /// Reads the server's settings; connects lazily.
     pub fn new(server: &Server) -> Result<Self, EngineError> {
-        let url = server.resolved_url().map_err(EngineError::Other)?;
+        let url = server.resolved_url().map_err(EngineError::ServerConfig)?;
         // The driver's message may quote the URL: never show it.
         let options = PgConnectOptions::from_str(&url).map_err(|_| {
-            EngineError::Other(format!(
+            EngineError::ServerConfig(format!(
                 "server {}: the url is not a valid postgres:// connection URL",
                 server.name
             ))
@@ -474,7 +474,10 @@ impl Engine for PostgresEngine {
             (Schema::Sql(live), Schema::Sql(declared)) => {
                 migrate::plan(live, declared, self.concurrent_indexes)
             }
-            _ => Err(EngineError::Other("postgres plans SQL schemas only".into())),
+            _ => Err(EngineError::WrongModel {
+                engine: EngineKind::Postgres,
+                expected: "SQL",
+            }),
         }
     }
 }
@@ -601,6 +604,31 @@ impl Applier for PostgresDatabase {
         let table = self.history_table();
         SqlHistory::new(&mut self.conn, &HISTORY, table.clone(), vec![table])
     }
+}
+
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Postgres,
+    sql: true,
+    fence: "sql",
+    check_option: super::no_option_check,
+    check_server: check_server_options,
+    connect,
+    repo: crate::repo::EngineRules {
+        schema: crate::repo::SchemaSource::Sql(crate::sql::SqlDialect::Postgres),
+        needs_path: false,
+        dev_url: true,
+        default_naming: crate::repo::DEFAULT_NAMING,
+    },
+    check_offline: super::no_offline_check,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(PostgresEngine::new(server)?) as std::sync::Arc<dyn Engine>)
+    })
 }
 
 #[cfg(test)]

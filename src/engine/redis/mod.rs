@@ -71,9 +71,9 @@ pub(crate) struct Tenant {
 
 impl RedisEngine {
     pub fn new(server: &Server) -> Result<Self, EngineError> {
-        let url = server.resolved_url().map_err(EngineError::Other)?;
+        let url = server.resolved_url().map_err(EngineError::ServerConfig)?;
         let client = redis::Client::open(url.as_str()).map_err(|e| {
-            EngineError::Other(format!(
+            EngineError::ServerConfig(format!(
                 "server {}: reading the url {}: {}",
                 server.name,
                 redact(&url),
@@ -308,9 +308,10 @@ impl Engine for RedisEngine {
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
         match (live, declared) {
             (Schema::KeyValue(live), Schema::KeyValue(declared)) => migrate::plan(live, declared),
-            _ => Err(EngineError::Other(
-                "redis plans key-value schemas only".into(),
-            )),
+            _ => Err(EngineError::WrongModel {
+                engine: EngineKind::Redis,
+                expected: "key-value",
+            }),
         }
     }
 }
@@ -451,6 +452,32 @@ impl HistoryStore for RedisHistory<'_> {
 }
 
 fn history_entry(record: &HistoryRecord) -> Result<String, EngineError> {
-    serde_json::to_string(record)
-        .map_err(|e| EngineError::Other(format!("encoding the history record: {e}")))
+    serde_json::to_string(record).map_err(|e| EngineError::EncodeHistory {
+        source: Box::new(e),
+    })
+}
+
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Redis,
+    sql: false,
+    fence: "",
+    check_option: super::no_option_check,
+    check_server: super::no_server_check,
+    connect,
+    repo: crate::repo::EngineRules {
+        schema: crate::repo::SchemaSource::Json,
+        needs_path: false,
+        dev_url: false,
+        default_naming: crate::repo::DEFAULT_KEYVALUE_NAMING,
+    },
+    check_offline: super::no_offline_check,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(RedisEngine::new(server)?) as std::sync::Arc<dyn Engine>)
+    })
 }

@@ -39,8 +39,8 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
                 .iter()
                 .map(|tc| match tc {
                     TableChange::AddColumn(c) => add_column(to, c),
-                    other => Err(EngineError::Other(format!(
-                        "internal: {} is not an in-place change",
+                    other => Err(EngineError::Internal(format!(
+                        "{} is not an in-place change",
                         other.describe()
                     ))),
                 })
@@ -73,7 +73,7 @@ pub(super) fn plan(live: &SqlSchema, declared: &SqlSchema) -> Result<Vec<Step>, 
 fn ddl(definition: Option<&str>, kind: &str, name: &str) -> Result<String, EngineError> {
     definition
         .map(str::to_string)
-        .ok_or_else(|| EngineError::Other(format!("internal: no declared SQL for {kind} {name}")))
+        .ok_or_else(|| EngineError::Internal(format!("no declared SQL for {kind} {name}")))
 }
 
 /// What `ALTER TABLE ... ADD COLUMN` accepts: no key, a constant default
@@ -100,8 +100,8 @@ fn add_column(table: &Table, column: &Column) -> Result<String, EngineError> {
         .as_deref()
         .and_then(|sql| column_definition(sql, &column.name))
         .ok_or_else(|| {
-            EngineError::Other(format!(
-                "internal: no declared SQL for column {}.{}",
+            EngineError::Internal(format!(
+                "no declared SQL for column {}.{}",
                 table.name, column.name
             ))
         })?;

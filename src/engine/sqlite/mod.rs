@@ -31,7 +31,7 @@ pub struct SqliteEngine {
 impl SqliteEngine {
     pub fn new(server: &Server) -> Result<Self, EngineError> {
         let dir = server.path.clone().ok_or_else(|| {
-            EngineError::Other(format!("server {}: sqlite needs a path", server.name))
+            EngineError::ServerConfig(format!("server {}: sqlite needs a path", server.name))
         })?;
         Ok(Self {
             dir,
@@ -109,9 +109,17 @@ impl Engine for SqliteEngine {
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
         match (live, declared) {
             (Schema::Sql(live), Schema::Sql(declared)) => migrate::plan(live, declared),
-            _ => Err(EngineError::Other("sqlite plans SQL schemas only".into())),
+            _ => Err(EngineError::WrongModel {
+                engine: EngineKind::Sqlite,
+                expected: "SQL",
+            }),
         }
     }
+}
+
+/// `validate`'s offline check: the blueprint builds in memory.
+fn check_offline(blueprint: &Blueprint) -> super::BoxFuture<'_, Result<(), EngineError>> {
+    Box::pin(async move { declared_schema(blueprint).await.map(|_| ()) })
 }
 
 /// The schema `blueprint` declares: its statements run in an in-memory
@@ -263,6 +271,31 @@ impl Applier for SqliteDatabase {
             vec![HISTORY_TABLE.into()],
         )
     }
+}
+
+/// This engine, as the registry (`engine::REGISTRY`) lists it.
+pub const DESCRIPTION: super::EngineDescription = super::EngineDescription {
+    kind: EngineKind::Sqlite,
+    sql: true,
+    fence: "sql",
+    check_option: super::no_option_check,
+    check_server: super::no_server_check,
+    connect,
+    repo: crate::repo::EngineRules {
+        schema: crate::repo::SchemaSource::Sql(crate::sql::SqlDialect::Sqlite),
+        needs_path: true,
+        dev_url: false,
+        default_naming: crate::repo::DEFAULT_NAMING,
+    },
+    check_offline,
+};
+
+fn connect(
+    server: &Server,
+) -> super::BoxFuture<'_, Result<std::sync::Arc<dyn Engine>, EngineError>> {
+    Box::pin(async move {
+        Ok(std::sync::Arc::new(SqliteEngine::new(server)?) as std::sync::Arc<dyn Engine>)
+    })
 }
 
 #[cfg(test)]
