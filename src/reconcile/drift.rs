@@ -166,6 +166,7 @@ pub(super) async fn orphans(repo: &Repo, shared: &Shared, filters: &Filters) -> 
             continue;
         };
         let server = &repo.servers[server_name];
+        let shown = crate::engine::describe(server.engine);
         for blueprint in repo.blueprints.values() {
             if blueprint.engine != server.engine
                 || (!filters.blueprints.is_empty() && !filters.blueprints.contains(&blueprint.name))
@@ -183,8 +184,8 @@ pub(super) async fn orphans(repo: &Repo, shared: &Shared, filters: &Filters) -> 
                     tenant,
                     blueprint: blueprint.name.clone(),
                     engine: server.engine,
-                    sql: crate::engine::describe(server.engine).sql,
-                    fence: crate::engine::describe(server.engine).fence,
+                    sql: shown.sql,
+                    fence: shown.fence,
                     server: server_name.clone(),
                     database: database.clone(),
                     status: Status::Orphan,
