@@ -66,6 +66,9 @@ pub struct SqlHistory<'c, C> {
     pub table: String,
     /// The parameters of [`SqlDialect::exists`].
     pub exists_binds: Vec<String>,
+    /// Whether the table exists, when the caller just read it from the
+    /// catalog (so [`HistoryStore::last_finished`] skips its own check).
+    pub known_to_exist: Option<bool>,
 }
 
 impl<C> SqlHistory<'_, C> {
@@ -156,15 +159,21 @@ where
     }
 
     async fn last_finished(&mut self) -> Result<Option<HistoryRecord>, EngineError> {
-        let mut exists = sqlx::query(self.dialect.exists);
-        for bind in &self.exists_binds {
-            exists = exists.bind(bind.clone());
-        }
-        let found = exists
-            .fetch_optional(&mut *self.conn)
-            .await
-            .map_err(EngineError::db("reading history"))?;
-        if found.is_none() {
+        let found = match self.known_to_exist {
+            Some(known) => known,
+            None => {
+                let mut exists = sqlx::query(self.dialect.exists);
+                for bind in &self.exists_binds {
+                    exists = exists.bind(bind.clone());
+                }
+                exists
+                    .fetch_optional(&mut *self.conn)
+                    .await
+                    .map_err(EngineError::db("reading history"))?
+                    .is_some()
+            }
+        };
+        if !found {
             return Ok(None);
         }
         let select = format!(
@@ -216,7 +225,15 @@ impl<'c, C> SqlHistory<'c, C> {
             dialect,
             table,
             exists_binds,
+            known_to_exist: None,
         })
+    }
+
+    /// Tells the store whether its table exists (read from the catalog a
+    /// moment ago), saving [`HistoryStore::last_finished`] a query.
+    pub fn known_to_exist(mut self: Box<Self>, exists: Option<bool>) -> Box<Self> {
+        self.known_to_exist = exists;
+        self
     }
 }
 

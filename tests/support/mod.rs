@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod mysql;
+pub mod pgwire;
 pub mod postgres;
 pub mod sqlite;
 

@@ -30,7 +30,7 @@ use sqlx::{ConnectOptions, Connection as _, Executor, PgConnection};
 
 use super::apply::{Applier, Atomicity, HistoryStore};
 use super::sql_history::{Placeholders, SqlDialect, SqlHistory, end_transaction, run};
-use super::{Connection, Engine, EngineError, HISTORY_TABLE, RESERVED_PREFIX};
+use super::{Connection, Engine, EngineError, RESERVED_PREFIX};
 use crate::diff::Step;
 use crate::model::{EngineKind, Schema};
 use crate::repo::{Blueprint, Server};
@@ -127,6 +127,43 @@ impl PostgresEngine {
                 "connecting to {database} on server {}",
                 self.server
             )))
+    }
+
+    /// A connection to `database` (searching schema `home` first, then
+    /// `public`, when given), or `None` when the server says the database
+    /// does not exist (SQLSTATE 3D000): no statement is sent either way.
+    async fn connect_existing(
+        &self,
+        database: &str,
+        home: Option<&str>,
+    ) -> Result<Option<PgConnection>, EngineError> {
+        let mut options = self.options.clone().database(database);
+        if let Some(home) = home {
+            options = options.options([(
+                "search_path",
+                startup_value(&format!("{},public", quote_ident(home))),
+            )]);
+        }
+        match super::connect_within(self.connect_timeout, options.connect()).await {
+            Ok(conn) => Ok(Some(conn)),
+            Err(e) if sql_state(&e).as_deref() == Some("3D000") => Ok(None),
+            Err(e) => Err(EngineError::db(format!(
+                "connecting to {database} on server {}",
+                self.server
+            ))(e)),
+        }
+    }
+
+    /// An open tenant database on `conn`.
+    fn database(&self, conn: PgConnection, name: &str, scope: Scope) -> PostgresDatabase {
+        PostgresDatabase {
+            conn,
+            name: name.to_string(),
+            scope,
+            lock_timeout: self.lock_timeout,
+            statement_timeout: self.statement_timeout,
+            history_exists: None,
+        }
     }
 
     /// The maintenance pool, once one direct connection proved the server
@@ -258,6 +295,19 @@ impl PostgresEngine {
     }
 }
 
+/// `value` escaped for the `options` startup parameter, where unescaped
+/// spaces separate arguments and a backslash escapes the next character.
+fn startup_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for ch in value.chars() {
+        if ch == '\\' || ch.is_whitespace() {
+            escaped.push('\\');
+        }
+        escaped.push(ch);
+    }
+    escaped
+}
+
 /// The SQLSTATE of a server error.
 fn sql_state(e: &sqlx::Error) -> Option<String> {
     e.as_database_error()
@@ -367,7 +417,7 @@ impl Engine for PostgresEngine {
                     });
                 }
             }
-            inspect::inspect(&mut conn, &scope).await
+            inspect::inspect(&mut conn, &scope).await.map(|i| i.schema)
         }
         .await;
         // Never keep anything: the scratch database stays empty.
@@ -419,22 +469,27 @@ impl Engine for PostgresEngine {
         create: bool,
     ) -> Result<Option<Box<dyn Connection>>, EngineError> {
         let Some(shared) = &self.schemas_in else {
-            if !self.ensure_database(database, create).await? {
-                return Ok(None);
+            // Only creating asks the maintenance database; otherwise the
+            // connection itself says whether the database exists.
+            if create {
+                self.ensure_database(database, true).await?;
             }
-            let conn = self.connect_to(database).await?;
-            return Ok(Some(Box::new(PostgresDatabase {
+            let Some(conn) = self.connect_existing(database, None).await? else {
+                return Ok(None);
+            };
+            return Ok(Some(Box::new(self.database(
                 conn,
-                name: database.to_string(),
-                scope: Scope::database(),
-                lock_timeout: self.lock_timeout,
-                statement_timeout: self.statement_timeout,
-            })));
+                database,
+                Scope::database(),
+            ))));
         };
-        if !self.ensure_database(shared, create).await? {
-            return Ok(None);
+        if create {
+            self.ensure_database(shared, true).await?;
         }
-        let mut conn = self.connect_to(shared).await?;
+        // The search path is a startup parameter of the connection, not a statement.
+        let Some(mut conn) = self.connect_existing(shared, Some(database)).await? else {
+            return Ok(None);
+        };
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
                 .bind(database)
@@ -445,28 +500,20 @@ impl Engine for PostgresEngine {
             conn.close().await.ok();
             return Ok(None);
         }
-        let schema = quote_ident(database);
-        for s in [
-            format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
-            format!("SET search_path = {schema}, public"),
-        ] {
+        if !exists {
+            let create = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(database));
             // Two runs creating the schema at once: the loser's error is harmless.
-            if let Err(e) = conn.execute(s.as_str()).await {
+            if let Err(e) = conn.execute(create.as_str()).await {
                 if !matches!(sql_state(&e).as_deref(), Some("23505" | "42P06")) {
                     return Err(EngineError::db(format!("preparing schema {database}"))(e));
                 }
             }
         }
-        Ok(Some(Box::new(PostgresDatabase {
-            conn,
-            name: database.to_string(),
-            scope: Scope {
-                home: database.to_string(),
-                schema_only: true,
-            },
-            lock_timeout: self.lock_timeout,
-            statement_timeout: self.statement_timeout,
-        })))
+        let scope = Scope {
+            home: database.to_string(),
+            schema_only: true,
+        };
+        Ok(Some(Box::new(self.database(conn, database, scope))))
     }
 
     fn plan(&self, live: &Schema, declared: &Schema) -> Result<Vec<Step>, EngineError> {
@@ -502,12 +549,15 @@ struct PostgresDatabase {
     scope: Scope,
     lock_timeout: Duration,
     statement_timeout: Option<Duration>,
+    /// Whether the history table existed at the last catalog read (taken
+    /// by the next history access).
+    history_exists: Option<bool>,
 }
 
 impl PostgresDatabase {
     /// `_tenantctl_history` in the tenant's schema (`public` for a whole database).
     fn history_table(&self) -> String {
-        format!("{}.{HISTORY_TABLE}", quote_ident(&self.scope.home))
+        self.scope.history_table()
     }
 }
 
@@ -591,9 +641,9 @@ impl Applier for PostgresDatabase {
     }
 
     async fn introspect(&mut self) -> Result<Schema, EngineError> {
-        Ok(Schema::Sql(
-            inspect::inspect(&mut self.conn, &self.scope).await?,
-        ))
+        let inspected = inspect::inspect(&mut self.conn, &self.scope).await?;
+        self.history_exists = Some(inspected.history_exists);
+        Ok(Schema::Sql(inspected.schema))
     }
 
     async fn execute(&mut self, statement: &str) -> Result<(), EngineError> {
@@ -602,7 +652,10 @@ impl Applier for PostgresDatabase {
 
     fn history(&mut self) -> Box<dyn HistoryStore + '_> {
         let table = self.history_table();
-        SqlHistory::new(&mut self.conn, &HISTORY, table.clone(), vec![table])
+        // An apply may create the table: what the last catalog read said
+        // holds only until the next write, so it is used once.
+        let known = self.history_exists.take();
+        SqlHistory::new(&mut self.conn, &HISTORY, table.clone(), vec![table]).known_to_exist(known)
     }
 }
 
