@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
-use sqlx::PgConnection;
+use sqlx::{Executor, PgConnection, Row};
 
 use crate::engine::{EngineError, HISTORY_TABLE};
 use crate::model::sql::{
@@ -99,10 +99,13 @@ impl Scope {
     }
 }
 
+/// A kind of catalog row: its key in [`Catalog`] and its query.
+type Kind = (&'static str, fn() -> String);
+
 /// Every kind of catalog row: its key in the JSON object [`Catalog`] is
 /// decoded from, and its query (aliased columns named like the row
 /// struct's fields, rows in the order the model is built in).
-const KINDS: &[(&str, fn() -> String)] = &[
+const KINDS: &[Kind] = &[
     ("columns", columns_sql),
     ("constraints", constraints_sql),
     ("indexes", indexes_sql),
@@ -118,8 +121,9 @@ const KINDS: &[(&str, fn() -> String)] = &[
 
 /// The one catalog query, written for a whole database ([`Scope::sql`]
 /// adapts it): one JSON array per kind (`json_agg` keeps the order of its
-/// sorted sub-select), plus whether the history table `$1` exists, so
-/// reading the history later needs no query of its own to find out.
+/// sorted sub-select), plus whether the history table `$1` exists (the
+/// one `$1` of the text, replaced by a literal), so reading the history
+/// later needs no query of its own to find out.
 static CATALOG_SQL: LazyLock<String> = LazyLock::new(|| {
     let kinds: Vec<String> = KINDS
         .iter()
@@ -166,10 +170,16 @@ pub(super) async fn inspect(
     conn: &mut PgConnection,
     scope: &Scope,
 ) -> Result<Inspected, EngineError> {
-    let text: String = sqlx::query_scalar(&scope.sql(&CATALOG_SQL))
-        .bind(scope.history_table())
-        .fetch_one(&mut *conn)
+    // A simple query (no parameters): one round trip, no prepare.
+    let sql = scope
+        .sql(&CATALOG_SQL)
+        .replace("$1", &quote_literal(&scope.history_table()));
+    let row = conn
+        .fetch_one(sql.as_str())
         .await
+        .map_err(EngineError::db("reading the catalog"))?;
+    let text: String = row
+        .try_get(0)
         .map_err(EngineError::db("reading the catalog"))?;
     let catalog: Catalog = serde_json::from_str(&text).map_err(|e| {
         EngineError::Internal(format!("the catalog query's answer does not decode: {e}"))
