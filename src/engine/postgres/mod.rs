@@ -123,10 +123,15 @@ impl PostgresEngine {
         let options = self.options.clone().database(database);
         super::connect_within(self.connect_timeout, options.connect())
             .await
-            .map_err(EngineError::db(format!(
-                "connecting to {database} on server {}",
-                self.server
-            )))
+            .map_err(|e| self.connect_error(database, e))
+    }
+
+    /// A failed connection to `database`, naming the server.
+    fn connect_error(&self, database: &str, e: sqlx::Error) -> EngineError {
+        EngineError::db(format!(
+            "connecting to {database} on server {}",
+            self.server
+        ))(e)
     }
 
     /// A connection to `database` (searching schema `home` first, then
@@ -147,10 +152,7 @@ impl PostgresEngine {
         match super::connect_within(self.connect_timeout, options.connect()).await {
             Ok(conn) => Ok(Some(conn)),
             Err(e) if sql_state(&e).as_deref() == Some("3D000") => Ok(None),
-            Err(e) => Err(EngineError::db(format!(
-                "connecting to {database} on server {}",
-                self.server
-            ))(e)),
+            Err(e) => Err(self.connect_error(database, e)),
         }
     }
 
